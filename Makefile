@@ -1,0 +1,40 @@
+# Netzatlas: `make demo` serves the Worms demo, `make test` runs the tests. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup demo test lint format bench clean
+
+$(BIN)/netzatlas: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/netzatlas  ## venv, dependencies, database up and migrated
+	$(BIN)/netzatlas db up
+
+demo: setup  ## load the Worms demo and serve on http://$(HOST):$(PORT)
+	$(BIN)/netzatlas demo load
+	$(BIN)/netzatlas serve --host $(HOST) --port $(PORT)
+
+test: setup  ## run the test suite against a real PostGIS
+	scripts/test-deps.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	-$(BIN)/netzatlas db down
+	rm -rf .netzatlas $(VENV)

@@ -1,0 +1,1 @@
+"""The web application: OGC API endpoints, HTML pages and static assets."""

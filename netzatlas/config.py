@@ -1,0 +1,27 @@
+"""Settings from the environment (prefix NETZATLAS_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NETZATLAS_")
+
+    # An external server; when unset, the CLI manages an embedded cluster under home/pg.
+    database_url: str | None = None
+    # Where the embedded cluster and other local state live.
+    home: Path = Path(".netzatlas")
+    database_name: str = "netzatlas"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Absolute base URL for links when running behind a proxy; derived from the request otherwise.
+    base_url: str | None = None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

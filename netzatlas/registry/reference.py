@@ -1,0 +1,113 @@
+"""Reference layers (municipalities, districts, population cells, buildings) and operators.
+
+Writes are set-based upserts that change nothing when the data is the same, so loads are idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from netzatlas.registry.service import STORAGE_SRID
+
+
+def _multi(geom: BaseGeometry) -> BaseGeometry:
+    return MultiPolygon([geom]) if isinstance(geom, Polygon) else geom
+
+
+def upsert_operator(conn: psycopg.Connection, op_id: str, name: str, kind: str) -> None:
+    conn.execute(
+        """INSERT INTO operators (id, name, kind) VALUES (%s, %s, %s)
+           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind
+           WHERE (operators.name, operators.kind) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind)""",
+        (op_id, name, kind),
+    )
+
+
+def upsert_municipality(
+    conn: psycopg.Connection, ags: str, name: str, boundary: BaseGeometry, note: str | None
+) -> None:
+    conn.execute(
+        f"""INSERT INTO municipalities (ags, name, boundary, note)
+            VALUES (%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), {STORAGE_SRID}), %s)
+            ON CONFLICT (ags) DO UPDATE SET name = EXCLUDED.name, boundary = EXCLUDED.boundary, note = EXCLUDED.note
+            WHERE (municipalities.name, municipalities.note) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.note)
+               OR NOT ST_OrderingEquals(municipalities.boundary, EXCLUDED.boundary)""",
+        (ags, name, _multi(boundary).wkb, note),
+    )
+
+
+def upsert_districts(conn: psycopg.Connection, ags: str, districts: Iterable[Mapping[str, Any]]) -> None:
+    for d in districts:
+        conn.execute(
+            f"""INSERT INTO districts (municipality, name, boundary, approximate, note)
+                VALUES (%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), {STORAGE_SRID}), %s, %s)
+                ON CONFLICT (municipality, name) DO UPDATE
+                SET boundary = EXCLUDED.boundary, approximate = EXCLUDED.approximate, note = EXCLUDED.note
+                WHERE (districts.approximate, districts.note) IS DISTINCT FROM (EXCLUDED.approximate, EXCLUDED.note)
+                   OR NOT ST_OrderingEquals(districts.boundary, EXCLUDED.boundary)""",
+            (ags, d["name"], _multi(d["boundary"]).wkb, bool(d.get("approximate", False)), d.get("note")),
+        )
+
+
+def upsert_population_cells(conn: psycopg.Connection, cells: Iterable[Mapping[str, Any]], attribution: str) -> int:
+    """Load population cells through a staging table; returns the number of rows inserted or changed."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_cells (id text, resolution_m int, population int, geom bytea, "
+        "source text, year int) ON COMMIT DROP"
+    )
+    with conn.cursor().copy("COPY stage_cells FROM STDIN") as copy:
+        for c in cells:
+            copy.write_row((c["id"], c["resolution_m"], c["population"], c["geom"].wkb, c["source"], c.get("year")))
+    cur = conn.execute(
+        f"""INSERT INTO population_cells (id, resolution_m, population, geom, source, year, attribution)
+            SELECT id, resolution_m, population, ST_SetSRID(ST_GeomFromWKB(geom), {STORAGE_SRID}), source, year, %s
+            FROM stage_cells
+            ON CONFLICT (id) DO UPDATE SET resolution_m = EXCLUDED.resolution_m, population = EXCLUDED.population,
+                geom = EXCLUDED.geom, source = EXCLUDED.source, year = EXCLUDED.year,
+                attribution = EXCLUDED.attribution
+            WHERE (population_cells.resolution_m, population_cells.population, population_cells.source,
+                   population_cells.year, population_cells.attribution)
+                  IS DISTINCT FROM (EXCLUDED.resolution_m, EXCLUDED.population, EXCLUDED.source, EXCLUDED.year,
+                   EXCLUDED.attribution)
+               OR NOT ST_OrderingEquals(population_cells.geom, EXCLUDED.geom)""",
+        (attribution,),
+    )
+    conn.execute("DROP TABLE stage_cells")
+    return cur.rowcount
+
+
+def upsert_buildings(
+    conn: psycopg.Connection, ags: str, source: str, buildings: Iterable[Mapping[str, Any]], attribution: str | None
+) -> int:
+    """Load buildings (COPY into staging, then one upsert); the district comes from the district polygons."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_buildings (external_id text, households int, geom bytea) ON COMMIT DROP"
+    )
+    with conn.cursor().copy("COPY stage_buildings FROM STDIN") as copy:
+        for b in buildings:
+            copy.write_row((b["external_id"], b.get("households"), b["geom"].wkb))
+    cur = conn.execute(
+        f"""WITH s AS (
+                SELECT external_id, households, ST_SetSRID(ST_GeomFromWKB(geom), {STORAGE_SRID}) AS geom
+                FROM stage_buildings)
+            INSERT INTO buildings (municipality, district_id, source, external_id, households, geom, attribution)
+            SELECT %(ags)s, (SELECT d.id FROM districts d WHERE d.municipality = %(ags)s
+                             AND ST_Intersects(d.boundary, ST_PointOnSurface(s.geom)) ORDER BY d.id LIMIT 1),
+                   %(source)s, s.external_id, s.households, s.geom, %(attribution)s
+            FROM s
+            ON CONFLICT (source, external_id) DO UPDATE SET municipality = EXCLUDED.municipality,
+                district_id = EXCLUDED.district_id, households = EXCLUDED.households, geom = EXCLUDED.geom,
+                attribution = EXCLUDED.attribution
+            WHERE (buildings.municipality, buildings.district_id, buildings.households, buildings.attribution)
+                  IS DISTINCT FROM (EXCLUDED.municipality, EXCLUDED.district_id, EXCLUDED.households,
+                   EXCLUDED.attribution)
+               OR NOT ST_OrderingEquals(buildings.geom, EXCLUDED.geom)""",
+        {"ags": ags, "source": source, "attribution": attribution},
+    )
+    conn.execute("DROP TABLE stage_buildings")
+    return cur.rowcount

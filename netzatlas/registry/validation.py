@@ -1,0 +1,162 @@
+"""Validation of assets against their kind declaration. Problems name the field they concern."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from netzatlas.registry.kinds import SECTOR_ATTRIBUTES, SENSITIVITIES, STATUSES, Attribute, Kind
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class ValidationError(ValueError):
+    def __init__(self, kind: str, problems: list[Problem]) -> None:
+        self.kind = kind
+        self.problems = problems
+        super().__init__(f"invalid {kind}: " + "; ".join(str(p) for p in problems))
+
+
+def _check_value(attr: Attribute, value: Any, path: str) -> tuple[Any, Problem | None]:
+    """Return the value to store (dates as ISO text) or the problem with it."""
+    if attr.type == "string":
+        if not isinstance(value, str):
+            return None, Problem(path, f"expected text, got {type(value).__name__}")
+    elif attr.type == "integer":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, Problem(path, f"expected an integer, got {value!r}")
+    elif attr.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, Problem(path, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            return None, Problem(path, f"expected a finite number, got {value!r}")
+    elif attr.type == "boolean":
+        if not isinstance(value, bool):
+            return None, Problem(path, f"expected true or false, got {value!r}")
+    elif attr.type == "date":
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        try:
+            dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return None, Problem(path, f"expected a date YYYY-MM-DD, got {value!r}")
+    if attr.codes is not None and value not in attr.codes:
+        return None, Problem(path, f"unknown code {value!r}; allowed: {', '.join(attr.codes)}")
+    if attr.minimum is not None and value < attr.minimum:
+        return None, Problem(path, f"{value} is below the minimum {attr.minimum:g}")
+    if attr.maximum is not None and value > attr.maximum:
+        return None, Problem(path, f"{value} is above the maximum {attr.maximum:g}")
+    return value, None
+
+
+def check_record(
+    declared: tuple[Attribute, ...], values: Mapping[str, Any], prefix: str
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Check values against declared attributes: required, unknown, type, code list, range."""
+    clean: dict[str, Any] = {}
+    problems: list[Problem] = []
+    names = {a.name for a in declared}
+    for key in values:
+        if key not in names:
+            problems.append(Problem(f"{prefix}{key}", "unknown attribute"))
+    for attr in declared:
+        value = values.get(attr.name)
+        if value is None:
+            if attr.required:
+                problems.append(Problem(f"{prefix}{attr.name}", "required attribute missing"))
+            continue
+        stored, problem = _check_value(attr, value, f"{prefix}{attr.name}")
+        if problem:
+            problems.append(problem)
+        else:
+            clean[attr.name] = stored
+    return clean, problems
+
+
+def check_attributes(kind: Kind, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    plain = {k: v for k, v in attributes.items() if not (kind.has_sectors and k == "sectors")}
+    clean, problems = check_record(kind.attributes, plain, "attributes.")
+    if kind.has_sectors:
+        sectors = attributes.get("sectors", [])
+        if not isinstance(sectors, list):
+            problems.append(Problem("attributes.sectors", "expected a list of sectors"))
+            sectors = []
+        clean_sectors = []
+        for i, sector in enumerate(sectors):
+            if not isinstance(sector, Mapping):
+                problems.append(Problem(f"attributes.sectors[{i}]", "expected an object"))
+                continue
+            s, p = check_record(SECTOR_ATTRIBUTES, sector, f"attributes.sectors[{i}].")
+            problems += p
+            clean_sectors.append(s)
+        numbers = [s.get("sector") for s in clean_sectors]
+        if len(numbers) != len(set(numbers)):
+            problems.append(Problem("attributes.sectors", "sector numbers must be unique at a site"))
+        clean["sectors"] = sorted(clean_sectors, key=lambda s: s.get("sector") or 0)
+    return clean, problems
+
+
+def to_shape(geometry: Mapping[str, Any] | BaseGeometry) -> BaseGeometry:
+    return geometry if isinstance(geometry, BaseGeometry) else shape(geometry)
+
+
+def check_geometry(
+    kind: Kind, geometry: Mapping[str, Any] | BaseGeometry | None
+) -> tuple[BaseGeometry | None, list[Problem]]:
+    if geometry is None:
+        return None, [Problem("geometry", "required")]
+    try:
+        geom = to_shape(geometry)
+    except Exception as e:  # shapely raises several types for malformed GeoJSON
+        return None, [Problem("geometry", f"not a valid GeoJSON geometry: {e}")]
+    if geom.geom_type != kind.geometry:
+        return None, [Problem("geometry", f"expected {kind.geometry} for {kind.id}, got {geom.geom_type}")]
+    if geom.is_empty:
+        return None, [Problem("geometry", "empty geometry")]
+    coords = list(geom.coords)
+    if not all(math.isfinite(c) for xy in coords for c in xy):
+        return None, [Problem("geometry", "coordinates must be finite numbers")]
+    if kind.geometry == "LineString" and geom.length == 0:
+        return None, [Problem("geometry", "line of zero length")]
+    if not geom.is_valid:
+        return None, [Problem("geometry", "invalid geometry")]
+    return geom, []
+
+
+def check_common(fields: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    if "status" in fields and fields["status"] not in STATUSES:
+        problems.append(Problem("status", f"unknown status {fields['status']!r}; allowed: {', '.join(STATUSES)}"))
+    if "sensitivity" in fields and fields["sensitivity"] not in SENSITIVITIES:
+        problems.append(
+            Problem(
+                "sensitivity", f"unknown sensitivity {fields['sensitivity']!r}; allowed: {', '.join(SENSITIVITIES)}"
+            )
+        )
+    if "external_id" in fields and (not isinstance(fields["external_id"], str) or not fields["external_id"].strip()):
+        problems.append(Problem("external_id", "required, non-empty text"))
+    if fields.get("name") is not None and not isinstance(fields["name"], str):
+        problems.append(Problem("name", "expected text"))
+    for key in ("commissioned_on", "decommissioned_on"):
+        value = fields.get(key)
+        if value is not None and not isinstance(value, dt.date):
+            try:
+                dt.date.fromisoformat(value)
+            except (TypeError, ValueError):
+                problems.append(Problem(key, f"expected a date YYYY-MM-DD, got {value!r}"))
+    return problems
