@@ -1,25 +1,31 @@
-"""FastAPI application factory."""
+"""FastAPI application factory: routers, middleware, error handlers, the database pool."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from html import escape
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, ORJSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from netzatlas import __version__
+from netzatlas.api import errors, features, metadata, openapi
+from netzatlas.api.html import render
+from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.db import database_url
-from netzatlas.registry.kinds import KINDS
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = AsyncConnectionPool(
-        app.state.database_url, min_size=1, max_size=8, open=False, kwargs={"row_factory": dict_row}
+        app.state.database_url,
+        min_size=2,
+        max_size=10,
+        open=False,
+        kwargs={"row_factory": dict_row, "prepare_threshold": 2},
     )
     await pool.open()
     app.state.pool = pool
@@ -30,11 +36,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(url: str | None = None) -> FastAPI:
-    app = FastAPI(title="Netzatlas", version=__version__, lifespan=lifespan, default_response_class=ORJSONResponse)
+    # FastAPI's own OpenAPI (3.1) is switched off: /api serves the OGC-shaped 3.0 document QGIS expects.
+    app = FastAPI(
+        title="Netzatlas",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.database_url = url or database_url()
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["ETag", "Content-Crs", "Location"],
+    )
+    errors.install(app)
+    app.include_router(metadata.router)
+    app.include_router(features.router)
+
+    @app.get("/api", tags=["capabilities"])
+    async def api_document(request: Request) -> Response:
+        doc = openapi.document(base_url(request))
+        if wants_html(request):
+            return render(request, "api.html", doc=doc)
+        return json_response(doc, media_type=OPENAPI)
 
     @app.get("/health", tags=["operations"])
-    async def health(request: Request) -> JSONResponse:
+    async def health(request: Request) -> Response:
         try:
             async with request.app.state.pool.connection(timeout=5) as conn:
                 cur = await conn.execute(
@@ -42,18 +74,7 @@ def create_app(url: str | None = None) -> FastAPI:
                 )
                 row = await cur.fetchone()
         except Exception as e:  # the health check reports any database failure instead of raising
-            return JSONResponse({"status": "error", "database": str(e).splitlines()[0]}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "postgis": row["postgis"], "schema": row["schema"]})
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def landing() -> HTMLResponse:
-        items = "".join(
-            f"<li>{escape(k.title)} <code>{escape(k.id)}</code>: {escape(k.description)}</li>" for k in KINDS
-        )
-        return HTMLResponse(
-            f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Netzatlas</title></head>
-<body><h1>Netzatlas</h1><p>City infrastructure asset and network coverage registry.</p>
-<h2>Asset kinds</h2><ul>{items}</ul><p><a href="/health">health</a></p></body></html>"""
-        )
+            return json_response({"status": "error", "database": str(e).splitlines()[0]}, status=503)
+        return json_response({"status": "ok", "database": "ok", "postgis": row["postgis"], "schema": row["schema"]})
 
     return app

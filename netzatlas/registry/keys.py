@@ -45,16 +45,26 @@ def create_key(conn: psycopg.Connection, role: str, operator: str | None = None,
     return key
 
 
-def resolve(conn: psycopg.Connection, key: str) -> Principal | None:
+KEY_LOOKUP = "SELECT prefix, key_hash, role, operator FROM api_keys WHERE prefix = %s AND revoked_at IS NULL"
+
+
+def prefix_of(key: str) -> str | None:
     parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != "nz":
-        return None
-    row = conn.execute(
-        "SELECT prefix, key_hash, role, operator FROM api_keys WHERE prefix = %s AND revoked_at IS NULL", (parts[1],)
-    ).fetchone()
+    return parts[1] if len(parts) == 3 and parts[0] == "nz" else None
+
+
+def verify(row: dict[str, Any] | None, key: str) -> Principal | None:
+    """The principal of a key, given the api_keys row found by its prefix (KEY_LOOKUP)."""
     if not row or not hmac.compare_digest(row["key_hash"], _hash(key)):
         return None
     return Principal(role=row["role"], operator=row["operator"], key_prefix=row["prefix"])
+
+
+def resolve(conn: psycopg.Connection, key: str) -> Principal | None:
+    prefix = prefix_of(key)
+    if prefix is None:
+        return None
+    return verify(conn.execute(KEY_LOOKUP, (prefix,)).fetchone(), key)
 
 
 def list_keys(conn: psycopg.Connection) -> list[dict[str, Any]]:

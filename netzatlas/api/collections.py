@@ -1,0 +1,175 @@
+"""The feature collections the API serves: every asset kind and the reference layers.
+
+A collection says where its rows come from, which SQL expression each property is, and what can be
+filtered; the items query (netzatlas.api.features) is assembled from this and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netzatlas.api.cql import Queryable
+from netzatlas.registry.kinds import KINDS, SENSITIVITIES, STATUSES, Kind
+
+SQL_CAST = {
+    "string": "",
+    "integer": "::integer",
+    "number": "::double precision",
+    "boolean": "::boolean",
+    "date": "::date",
+}
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str
+    table: str  # current state, aliased "t" in queries
+    id_sql: str  # unique, indexed: the order of paging
+    id_type: str  # "uuid", "integer" or "string": how a featureId in a URL is parsed
+    geometry_type: str
+    queryables: dict[str, Queryable]
+    properties: tuple[tuple[str, str], ...]  # (name, SQL expression) in output order
+    base_where: str = "TRUE"
+    history_table: str | None = None  # same columns as table plus valid_from/valid_to: "as of" reads
+    sensitive: bool = False  # rows carry sensitivity and operator: access rules apply
+    temporal: tuple[str, str] | None = None  # SQL of the start and end of a feature's lifetime
+    kind: Kind | None = None
+    keywords: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def geom_sql(self) -> str:
+        return "t.geom"
+
+    @property
+    def version_sql(self) -> str | None:
+        return "t.version" if self.kind else None
+
+
+def _q(
+    name: str, sql: str, type_: str, title: str = "", codes: tuple[str, ...] | None = None, unit: str | None = None
+) -> Queryable:
+    return Queryable(name=name, sql=sql, type=type_, title=title or name, codes=codes, unit=unit)  # type: ignore[arg-type]
+
+
+def _asset_collection(kind: Kind) -> Collection:
+    common = [
+        _q("external_id", "t.external_id", "string", "External id (unique per operator)"),
+        _q("name", "t.name", "string", "Name"),
+        _q("operator", "t.operator", "string", "Operator id"),
+        _q("municipality", "t.municipality", "string", "Municipality key (AGS)"),
+        _q("status", "t.status", "string", "Lifecycle status", codes=STATUSES),
+        _q("sensitivity", "t.sensitivity", "string", "Sensitivity class", codes=SENSITIVITIES),
+        _q("commissioned_on", "t.commissioned_on", "date", "In service since"),
+        _q("decommissioned_on", "t.decommissioned_on", "date", "Decommissioned on"),
+        _q("version", "t.version", "integer", "Version (raised by every change)"),
+        _q("updated_at", "t.updated_at", "timestamp", "Last change"),
+    ]
+    attrs = [
+        _q(a.name, f"(t.attributes->>'{a.name}'){SQL_CAST[a.type]}", a.type, a.title, a.codes, a.unit)
+        for a in kind.attributes
+    ]
+    queryables = {q.name: q for q in [*common, *attrs]}
+    queryables["geometry"] = _q("geometry", "t.geom", "geometry", kind.geometry)
+    properties = [(q.name, q.sql) for q in [*common, *attrs]]
+    # Submission provenance: which delivery last changed the asset.
+    properties.append(("submission_id", "t.submission_id"))
+    if kind.has_sectors:
+        properties.append(("sectors", "t.attributes->'sectors'"))
+    return Collection(
+        id=kind.id,
+        title=kind.title,
+        description=kind.description,
+        table=kind.partition,
+        id_sql="t.id",
+        id_type="uuid",
+        geometry_type=kind.geometry,
+        queryables=queryables,
+        properties=tuple(properties),
+        base_where="t.retired_at IS NULL",
+        history_table="asset_history",
+        sensitive=True,
+        temporal=("t.commissioned_on", "t.decommissioned_on"),
+        kind=kind,
+        keywords=("infrastructure", kind.id),
+    )
+
+
+def _reference(
+    id_: str, title: str, description: str, table: str, id_type: str, geometry_type: str, fields: list[Queryable]
+) -> Collection:
+    queryables = {q.name: q for q in fields}
+    queryables["geometry"] = _q("geometry", "t.geom", "geometry", geometry_type)
+    return Collection(
+        id=id_,
+        title=title,
+        description=description,
+        table=table,
+        id_sql="t.id",
+        id_type=id_type,
+        geometry_type=geometry_type,
+        queryables=queryables,
+        properties=tuple((q.name, q.sql) for q in fields),
+        keywords=("reference",),
+    )
+
+
+REFERENCE = (
+    _reference(
+        "municipalities",
+        "Municipalities",
+        "Municipalities of the installation with their boundary.",
+        "(SELECT ags AS id, name, note, boundary AS geom FROM municipalities)",
+        "string",
+        "MultiPolygon",
+        [_q("name", "t.name", "string", "Name"), _q("note", "t.note", "string", "Note on the geometry's source")],
+    ),
+    _reference(
+        "districts",
+        "Districts",
+        "Districts (Ortsbezirke) of the municipalities.",
+        "(SELECT id, municipality, name, approximate, note, boundary AS geom FROM districts)",
+        "integer",
+        "MultiPolygon",
+        [
+            _q("municipality", "t.municipality", "string", "Municipality key (AGS)"),
+            _q("name", "t.name", "string"),
+            _q("approximate", "t.approximate", "boolean", "Geometry is approximate"),
+            _q("note", "t.note", "string", "Note on the geometry's source"),
+        ],
+    ),
+    _reference(
+        "buildings",
+        "Buildings",
+        "Buildings (footprints or address points) with households where known.",
+        "(SELECT b.*, d.name AS district FROM buildings b LEFT JOIN districts d ON d.id = b.district_id)",
+        "integer",
+        "Geometry",
+        [
+            _q("municipality", "t.municipality", "string"),
+            _q("district", "t.district", "string"),
+            _q("source", "t.source", "string"),
+            _q("external_id", "t.external_id", "string"),
+            _q("households", "t.households", "integer"),
+            _q("attribution", "t.attribution", "string"),
+        ],
+    ),
+    _reference(
+        "population-cells",
+        "Population grid",
+        "Population per INSPIRE grid cell (id of the south-west corner in EPSG:3035).",
+        "population_cells",
+        "string",
+        "Polygon",
+        [
+            _q("resolution_m", "t.resolution_m", "integer", unit="m"),
+            _q("population", "t.population", "integer"),
+            _q("source", "t.source", "string"),
+            _q("year", "t.year", "integer"),
+            _q("attribution", "t.attribution", "string"),
+        ],
+    ),
+)
+
+COLLECTIONS: dict[str, Collection] = {c.id: c for c in [*(_asset_collection(k) for k in KINDS), *REFERENCE]}

@@ -1,0 +1,28 @@
+"""Conformance classes declared at /conformance; each has a test in tests/test_api_conformance.py."""
+
+FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
+
+CONFORMANCE: tuple[str, ...] = (
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    FEATURES.format(part=1, name="core"),
+    FEATURES.format(part=1, name="geojson"),
+    FEATURES.format(part=1, name="html"),
+    FEATURES.format(part=1, name="oas30"),
+    FEATURES.format(part=2, name="crs"),
+    FEATURES.format(part=3, name="queryables"),
+    FEATURES.format(part=3, name="queryables-query-parameters"),
+    FEATURES.format(part=3, name="filter"),
+    FEATURES.format(part=3, name="features-filter"),
+    CQL2.format(name="cql2-text"),
+    CQL2.format(name="cql2-json"),
+    CQL2.format(name="basic-cql2"),
+    CQL2.format(name="advanced-comparison-operators"),
+    CQL2.format(name="case-insensitive-comparison"),
+    CQL2.format(name="basic-spatial-functions"),
+    CQL2.format(name="basic-spatial-functions-plus"),
+    CQL2.format(name="spatial-functions"),
+    CQL2.format(name="temporal-functions"),
+    CQL2.format(name="property-property"),
+)

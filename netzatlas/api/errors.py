@@ -1,0 +1,55 @@
+"""API errors as JSON bodies in the OGC exception shape: {"code", "description"}."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, description: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.code = code
+        self.description = description
+        self.headers = headers
+
+
+def bad_request(description: str, code: str = "InvalidParameterValue") -> ApiError:
+    return ApiError(400, code, description)
+
+
+def not_found(description: str) -> ApiError:
+    return ApiError(404, "NotFound", description)
+
+
+def error_response(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps({"code": code, "description": description})
+    return Response(body, media_type="application/json", status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.description, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return error_response(400, "InvalidParameterValue", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(
+            exc.status_code, "Error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        import logging
+
+        logging.getLogger("netzatlas.api").exception("unexpected error on %s", request.url.path)
+        return error_response(500, "ServerError", "internal error; the server log has the details")

@@ -1,0 +1,236 @@
+"""OGC API Features: items and single features (Parts 1, 2 and 3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+import psycopg
+from fastapi import APIRouter, Request, Response
+
+from netzatlas.api import cql, crs, params
+from netzatlas.api.auth import principal, visibility_sql
+from netzatlas.api.collections import COLLECTIONS, Collection
+from netzatlas.api.errors import bad_request, not_found
+from netzatlas.api.html import render
+from netzatlas.api.negotiation import GEOJSON, HTML, link, url, wants_html
+from netzatlas.api.query import (
+    Where,
+    add_bbox,
+    add_datetime,
+    add_filter,
+    count_sql,
+    feature_sql,
+    order_sql,
+    page_sql,
+    source,
+)
+
+router = APIRouter()
+
+ITEM_PARAMS = frozenset(
+    {
+        "f",
+        "limit",
+        "offset",
+        "cursor",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "datetime",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "sortby",
+        "properties",
+        "skipGeometry",
+        "asOf",
+    }
+)
+# numberMatched is an exact count when it takes less than this; otherwise it is left out (see README).
+COUNT_BUDGET_MS = 500
+
+
+def collection_or_404(collection_id: str) -> Collection:
+    coll = COLLECTIONS.get(collection_id)
+    if coll is None:
+        raise not_found(f"no collection {collection_id!r}; see /collections")
+    return coll
+
+
+def _properties(coll: Collection, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = params.csv_list(value)
+    known = {n for n, _ in coll.properties}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise bad_request(f"properties: unknown {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+    return names
+
+
+async def _count(conn: psycopg.AsyncConnection, sql: str, args: dict[str, Any]) -> int | None:
+    try:
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")
+            cur = await conn.execute(sql, args)
+            row = await cur.fetchone()
+            return row["n"] if row else None
+    except psycopg.errors.QueryCanceled:
+        return None
+
+
+def _items_where(coll: Collection, request: Request, who: Any) -> tuple[str, Where]:
+    q = request.query_params
+    unknown = sorted(set(q.keys()) - ITEM_PARAMS - set(coll.queryables))
+    if unknown:
+        raise bad_request(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
+            f"use {', '.join(sorted(ITEM_PARAMS))} or a queryable of {coll.id!r}"
+        )
+    where = Where()
+    as_of = params.timestamp(q["asOf"], "asOf") if "asOf" in q else None
+    src = source(coll, where, as_of)
+    if coll.sensitive:
+        where.add(visibility_sql(who, where.params))
+    if "bbox" in q:
+        add_bbox(coll, params.bbox(q["bbox"]), crs.resolve(q.get("bbox-crs"), "bbox-crs"), where)
+    elif "bbox-crs" in q:
+        crs.resolve(q["bbox-crs"], "bbox-crs")
+    if "datetime" in q:
+        start, end = params.interval(q["datetime"])
+        add_datetime(coll, start, end, where)
+    for i, (name, value) in enumerate((k, v) for k, v in q.multi_items() if k in coll.queryables):
+        qb = coll.queryables[name]
+        if qb.type == "geometry":
+            raise bad_request(f"{name}: use bbox or filter for spatial conditions")
+        where.add(f"{qb.sql} = %(eq{i})s", **{f"eq{i}": params.typed(value, qb.type, name)})
+    if "filter" in q:
+        try:
+            tree = cql.parse(q["filter"], q.get("filter-lang", "cql2-text"))
+        except cql.FilterError as e:
+            raise bad_request(f"filter: {e}") from None
+        add_filter(coll, tree, crs.resolve(q.get("filter-crs"), "filter-crs"), where)
+    elif "filter-lang" in q or "filter-crs" in q:
+        raise bad_request("filter-lang and filter-crs need a filter")
+    return src, where
+
+
+@router.get("/collections/{collection_id}/items", tags=["features"])
+async def items(request: Request, collection_id: str) -> Response:
+    coll = collection_or_404(collection_id)
+    html = wants_html(request, ("json", "html", "geojson"))
+    who = await principal(request)
+    q = request.query_params
+    limit = params.limit(q.get("limit"))
+    offset = params.offset(q.get("offset"))
+    out_crs = crs.resolve(q.get("crs"))
+    skip_geometry = params.boolean(q.get("skipGeometry"), "skipGeometry")
+    props = _properties(coll, q.get("properties"))
+    src, where = _items_where(coll, request, who)
+    order, custom_order = order_sql(coll, params.csv_list(q.get("sortby")))
+    cursor = q.get("cursor")
+    if cursor is not None:
+        if custom_order:
+            raise bad_request("cursor paging follows the id order; with sortby, page with offset")
+        try:
+            where.add(f"{coll.id_sql} > %(cursor)s", cursor=params.typed(cursor, coll.id_type, "cursor"))
+        except Exception:
+            raise bad_request(f"cursor {cursor!r} is not a valid position in {coll.id!r}") from None
+    sql = page_sql(feature_sql(coll, out_crs, props, skip_geometry), src, where, order, coll.id_sql)
+    args = {**where.params, "lim": limit, "lim1": limit + 1, "off": offset}
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute(sql, args)
+        page = await cur.fetchone()
+        first_page = offset == 0 and cursor is None
+        matched = await _count(conn, count_sql(src, where), where.params) if first_page else None
+    returned = min(page["fetched"], limit)
+
+    path = f"/collections/{coll.id}/items"
+    keep = {k: v for k, v in q.items() if k not in ("f", "offset", "cursor")}
+    fmt = "html" if html else "json"
+    links = [
+        link(url(request, path, **{**q, "f": fmt}), "self", HTML if html else GEOJSON, "this page"),
+        link(
+            url(request, path, **{**q, "f": "html" if not html else "json"}),
+            "alternate",
+            GEOJSON if html else HTML,
+            "this page as " + ("GeoJSON" if html else "HTML"),
+        ),
+        link(url(request, f"/collections/{coll.id}"), "collection", "application/json", coll.title),
+    ]
+    if page["fetched"] > limit:
+        nxt = {"offset": offset + limit} if custom_order or offset else {"cursor": page["last_id"]}
+        links.append(
+            link(url(request, path, **{**keep, **nxt, "f": fmt}), "next", HTML if html else GEOJSON, "next page")
+        )
+    if offset > 0:
+        links.append(
+            link(
+                url(request, path, **{**keep, "offset": max(0, offset - limit), "f": fmt}),
+                "prev",
+                HTML if html else GEOJSON,
+                "previous page",
+            )
+        )
+    head: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "timeStamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "numberReturned": returned,
+    }
+    if matched is not None:
+        head["numberMatched"] = matched
+    head["links"] = links
+    body = orjson.dumps(head)[:-1] + b',"features":[' + page["body"].encode() + b"]}"
+    headers = {"Content-Crs": out_crs.header}
+    if html:
+        return render(request, "items.html", collection=coll, doc=orjson.loads(body), crs=out_crs, headers=headers)
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", tags=["features"])
+async def item(request: Request, collection_id: str, feature_id: str) -> Response:
+    coll = collection_or_404(collection_id)
+    html = wants_html(request, ("json", "html", "geojson"))
+    who = await principal(request)
+    q = request.query_params
+    unknown = sorted(set(q.keys()) - {"f", "crs", "asOf", "properties", "skipGeometry"})
+    if unknown:
+        raise bad_request(f"unknown parameter(s) {', '.join(map(repr, unknown))}")
+    out_crs = crs.resolve(q.get("crs"))
+    where = Where()
+    src = source(coll, where, params.timestamp(q["asOf"], "asOf") if "asOf" in q else None)
+    if coll.sensitive:
+        where.add(visibility_sql(who, where.params))
+    try:
+        fid = params.typed(feature_id, coll.id_type, "featureId")
+    except Exception:
+        raise not_found(f"no feature {feature_id!r} in {coll.id!r}") from None
+    where.add(f"{coll.id_sql} = %(fid)s", fid=fid)
+    feature = feature_sql(
+        coll, out_crs, _properties(coll, q.get("properties")), params.boolean(q.get("skipGeometry"), "skipGeometry")
+    )
+    version = coll.version_sql or "NULL"
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {feature} AS f, {version} AS version FROM {src} WHERE {where.sql}", where.params
+        )
+        row = await cur.fetchone()
+    if row is None:
+        # invisible features are reported like missing ones, so that their existence does not leak
+        raise not_found(f"no feature {feature_id!r} in {coll.id!r}")
+    path = f"/collections/{coll.id}/items/{feature_id}"
+    links = [
+        link(url(request, path, f="json"), "self" if not html else "alternate", GEOJSON, "this feature"),
+        link(url(request, path, f="html"), "alternate" if not html else "self", HTML, "this feature as HTML"),
+        link(url(request, f"/collections/{coll.id}"), "collection", "application/json", coll.title),
+    ]
+    headers = {"Content-Crs": out_crs.header}
+    if row["version"] is not None:
+        headers["ETag"] = f'"{row["version"]}"'
+    feature_doc = orjson.loads(row["f"])
+    feature_doc["links"] = links
+    if html:
+        return render(request, "item.html", collection=coll, feature=feature_doc, crs=out_crs, headers=headers)
+    return Response(orjson.dumps(feature_doc), media_type=GEOJSON, headers=headers)

@@ -1,0 +1,216 @@
+"""Declared conformance equals implemented conformance: one check per declared class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from netzatlas.api.conformance import CONFORMANCE
+
+from .conftest import Served
+
+Check = Callable[[Served], None]
+CHECKS: dict[str, Check] = {}
+
+
+def checks(*suffixes: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        for s in suffixes:
+            matches = [c for c in CONFORMANCE if c.endswith(s)]
+            CHECKS[matches[0] if matches else s] = fn
+        return fn
+
+    return register
+
+
+def get(s: Served, path: str, **params) -> httpx.Response:
+    return httpx.get(s.url + path, params=params, headers={"Accept": "application/json"}, timeout=30)
+
+
+def ids(s: Served, collection: str, **params) -> set:
+    r = get(s, f"/collections/{collection}/items", limit=10000, **params)
+    assert r.status_code == 200, r.text
+    return {f["id"] for f in r.json()["features"]}
+
+
+@checks("ogcapi-common-1/1.0/conf/core")
+def _common_core(s: Served) -> None:
+    landing = get(s, "/").json()
+    rels = {link["rel"]: link for link in landing["links"]}
+    for rel in ("self", "service-desc", "conformance", "data"):
+        assert rels[rel]["href"].startswith("http://")
+    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    assert tuple(get(s, "/conformance").json()["conformsTo"]) == CONFORMANCE
+
+
+@checks("ogcapi-common-2/1.0/conf/collections", "ogcapi-features-1/1.0/conf/core")
+def _features_core(s: Served) -> None:
+    cols = get(s, "/collections").json()["collections"]
+    assert {
+        "fiber-routes",
+        "network-nodes",
+        "mobile-sites",
+        "sensors",
+        "actuators",
+        "iot-gateways",
+        "districts",
+        "buildings",
+        "population-cells",
+    } <= {c["id"] for c in cols}
+    for c in cols:
+        assert "." not in c["id"] and c["itemType"] == "feature"
+        assert any(lk["rel"] == "items" and lk["type"] == "application/geo+json" for lk in c["links"])
+        assert len(c["extent"]["spatial"]["bbox"][0]) == 4
+    page = get(s, "/collections/sensors/items", limit=5).json()
+    assert page["numberReturned"] == 5 and len(page["features"]) == 5
+    assert all("id" in f for f in page["features"]) and "timeStamp" in page
+    assert any(lk["rel"] == "next" for lk in page["links"])
+    one = page["features"][0]
+    r = get(s, f"/collections/sensors/items/{one['id']}")
+    assert r.status_code == 200 and r.json()["id"] == one["id"]
+    # bbox narrows the result
+    everything = ids(s, "sensors")
+    boxed = ids(s, "sensors", bbox="8.35,49.62,8.37,49.64")
+    assert 0 < len(boxed) < len(everything)
+
+
+@checks("ogcapi-features-1/1.0/conf/geojson")
+def _geojson(s: Served) -> None:
+    r = get(s, "/collections/fiber-routes/items", limit=3, f="json")
+    assert r.headers["content-type"].startswith("application/geo+json")
+    doc = r.json()
+    assert doc["type"] == "FeatureCollection"
+    assert all(f["type"] == "Feature" and f["geometry"]["type"] == "LineString" for f in doc["features"])
+
+
+@checks("ogcapi-features-1/1.0/conf/html")
+def _html(s: Served) -> None:
+    for path in (
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/sensors",
+        "/collections/sensors/items",
+        "/collections/sensors/queryables",
+        "/api",
+    ):
+        r = httpx.get(s.url + path, headers={"Accept": "text/html"}, timeout=30)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
+        assert "<html" in r.text
+    page = httpx.get(s.url + "/collections/sensors/items", params={"f": "html"}, timeout=30).text
+    assert "<svg" in page and "<circle" in page
+
+
+@checks("ogcapi-features-1/1.0/conf/oas30")
+def _oas30(s: Served) -> None:
+    r = get(s, "/api")
+    assert r.headers["content-type"].startswith("application/vnd.oai.openapi+json;version=3.0")
+    doc = r.json()
+    assert doc["openapi"].startswith("3.0.")
+    limit = doc["components"]["parameters"]["limit"]["schema"]
+    assert limit["maximum"] == 10000 and limit["default"] == 10
+    assert {"$ref": "#/components/parameters/limit"} in doc["paths"]["/collections/sensors/items"]["get"]["parameters"]
+
+
+@checks("ogcapi-features-2/1.0/conf/crs")
+def _crs(s: Served) -> None:
+    c = get(s, "/collections/sensors").json()
+    assert c["storageCrs"] == "http://www.opengis.net/def/crs/EPSG/0/25832"
+    for uri in c["crs"]:
+        r = get(s, "/collections/sensors/items", limit=1, crs=uri)
+        assert r.status_code == 200 and r.headers["content-crs"] == f"<{uri}>"
+    assert get(s, "/collections/sensors/items", crs="EPSG:1234").status_code == 400
+
+
+@checks("ogcapi-features-3/1.0/conf/queryables", "queryables-query-parameters")
+def _queryables(s: Served) -> None:
+    r = get(s, "/collections/sensors/queryables")
+    assert r.headers["content-type"].startswith("application/schema+json")
+    q = r.json()
+    assert q["properties"]["sensor_type"]["enum"][0] == "air_quality"
+    assert "geometry" in q["properties"]
+    noise = ids(s, "sensors", sensor_type="noise")
+    assert noise and noise == ids(s, "sensors", filter="sensor_type = 'noise'")
+
+
+@checks(
+    "ogcapi-features-3/1.0/conf/filter",
+    "ogcapi-features-3/1.0/conf/features-filter",
+    "conf/cql2-text",
+    "conf/basic-cql2",
+)
+def _filter_text(s: Served) -> None:
+    lorawan = ids(s, "sensors", filter="connectivity = 'lorawan' AND NOT (status <> 'in_service')")
+    assert lorawan and lorawan < ids(s, "sensors")
+    assert ids(s, "sensors", filter="connectivity='lorawan' AND status='in_service'") == lorawan
+    assert get(s, "/collections/sensors/items", filter="connectivity = ").status_code == 400
+
+
+@checks("conf/cql2-json")
+def _filter_json(s: Served) -> None:
+    f = '{"op": "=", "args": [{"property": "connectivity"}, "lorawan"]}'
+    assert ids(s, "sensors", filter=f, **{"filter-lang": "cql2-json"}) == ids(
+        s, "sensors", filter="connectivity='lorawan'"
+    )
+
+
+@checks("conf/advanced-comparison-operators")
+def _advanced(s: Served) -> None:
+    like = ids(s, "sensors", filter="name LIKE 'Sensor Lärm%'")
+    assert like and like == ids(s, "sensors", sensor_type="noise")
+    assert ids(s, "sensors", filter="sensor_type IN ('noise', 'weather')") == (
+        ids(s, "sensors", sensor_type="noise") | ids(s, "sensors", sensor_type="weather")
+    )
+    assert ids(s, "fiber-routes", filter="fibre_count BETWEEN 96 AND 96") == ids(s, "fiber-routes", fibre_count=96)
+
+
+@checks("conf/case-insensitive-comparison")
+def _casei(s: Served) -> None:
+    assert ids(s, "sensors", filter="CASEI(connectivity) = casei('LoRaWAN')") == ids(
+        s, "sensors", connectivity="lorawan"
+    )
+
+
+@checks("conf/basic-spatial-functions", "conf/basic-spatial-functions-plus", "conf/spatial-functions")
+def _spatial(s: Served) -> None:
+    box = "8.35,49.62,8.37,49.64"
+    by_bbox = ids(s, "sensors", bbox=box)
+    assert ids(s, "sensors", filter=f"S_INTERSECTS(geometry, BBOX({box}))") == by_bbox
+    assert (
+        ids(
+            s,
+            "sensors",
+            filter="S_WITHIN(geometry, POLYGON((8.35 49.62, 8.37 49.62, 8.37 49.64, 8.35 49.64, 8.35 49.62)))",
+        )
+        == by_bbox
+    )
+    assert ids(s, "sensors", filter=f"S_DISJOINT(geometry, BBOX({box}))") == ids(s, "sensors") - by_bbox
+    near = ids(s, "sensors", filter="S_DWITHIN(geometry, POINT(8.36 49.63), 1000, meters)")
+    assert near and near <= ids(s, "sensors", filter="S_DWITHIN(geometry, POINT(8.36 49.63), 1.5, kilometers)")
+
+
+@checks("conf/temporal-functions")
+def _temporal(s: Served) -> None:
+    after = ids(s, "sensors", filter="T_AFTER(commissioned_on, DATE('2022-01-01'))")
+    before = ids(s, "sensors", filter="T_BEFORE(commissioned_on, DATE('2022-01-01'))")
+    dated = ids(s, "sensors", filter="commissioned_on IS NOT NULL")
+    on = ids(s, "sensors", filter="T_EQUALS(commissioned_on, DATE('2022-01-01'))")
+    assert after and before and after | before | on == dated and not after & before
+    assert ids(s, "sensors", filter="T_INTERSECTS(commissioned_on, INTERVAL('2022-01-01', '..'))") == after | on
+
+
+@checks("conf/property-property")
+def _property_property(s: Served) -> None:
+    same = ids(s, "sensors", filter="commissioned_on = commissioned_on")
+    assert same == ids(s, "sensors", filter="commissioned_on IS NOT NULL")
+
+
+def test_every_declared_class_has_a_check():
+    assert set(CHECKS) == set(CONFORMANCE)
+
+
+@pytest.mark.parametrize("conformance_class", CONFORMANCE)
+def test_declared_class(served: Served, conformance_class: str):
+    CHECKS[conformance_class](served)
