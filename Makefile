@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench bench-features clean
 
 $(BIN)/netzatlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,12 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup
-	$(BIN)/python -m bench
+bench: bench-features  ## every benchmark
+
 
 clean:
 	-$(BIN)/netzatlas db down
 	rm -rf .netzatlas $(VENV)
+
+bench-features: setup  ## OGC API Features vs tipg on 200,000 routes
+	$(BIN)/python -m bench.features

@@ -176,6 +176,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: debug, info, warning, error")] = "info",
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Serve the web application and APIs (uvicorn)."""
     import uvicorn
@@ -187,7 +189,8 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        log_level="info",
+        log_level=log_level,
+        access_log=access_log,
     )
 
 
@@ -307,3 +310,7 @@ def main() -> None:
     except psycopg.Error as e:
         err.print(f"[red]database error:[/red] {str(e).strip().splitlines()[0]}", highlight=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

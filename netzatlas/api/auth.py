@@ -50,6 +50,15 @@ async def principal(request: Request) -> Principal:
     return hit[1]
 
 
+def visibility_key(who: Principal) -> str:
+    """Callers with the same key see the same rows (see visibility_sql)."""
+    if who.role in ("planner", "admin"):
+        return "all"
+    if who.role == "partner" and who.operator:
+        return f"partner:{who.operator}"
+    return "public"
+
+
 def visibility_sql(who: Principal, params: dict) -> str:
     """SQL condition on t.sensitivity/t.operator for what this caller may read."""
     if who.role in ("planner", "admin"):

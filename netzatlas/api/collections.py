@@ -36,6 +36,7 @@ class Collection:
     sensitive: bool = False  # rows carry sensitivity and operator: access rules apply
     temporal: tuple[str, str] | None = None  # SQL of the start and end of a feature's lifetime
     kind: Kind | None = None
+    layer: str | None = None  # table whose change stamp (migration 0002) says when the rows changed
     keywords: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -92,6 +93,7 @@ def _asset_collection(kind: Kind) -> Collection:
         sensitive=True,
         temporal=("t.commissioned_on", "t.decommissioned_on"),
         kind=kind,
+        layer="assets",
         keywords=("infrastructure", kind.id),
     )
 
@@ -111,6 +113,7 @@ def _reference(
         geometry_type=geometry_type,
         queryables=queryables,
         properties=tuple((q.name, q.sql) for q in fields),
+        layer=id_.replace("-", "_"),  # the collection ids of reference layers are their table names
         keywords=("reference",),
     )
 

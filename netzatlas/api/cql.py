@@ -12,11 +12,13 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 import cql2
 import shapely
 import shapely.geometry
+from pyproj import CRS
 
 QueryableType = Literal["string", "integer", "number", "boolean", "date", "timestamp", "geometry"]
 
@@ -585,7 +587,7 @@ class _Translator:
     def to_storage(self, geom: str) -> str:
         if self.filter_srid != self.storage_srid:
             geom = f"ST_Transform({geom}, {self.storage_srid})"
-        return geom
+        return once(geom)
 
     def geojson(self, node: Mapping[str, Any]) -> str:
         try:
@@ -608,11 +610,7 @@ class _Translator:
         if self.swap:  # lat/lon (or northing/easting) order: PostGIS wants x/y
             x1, y1, x2, y2 = y1, x1, y2, x2
         p = [self.bind(v, "double precision") for v in (x1, y1, x2, y2)]
-        env = f"ST_MakeEnvelope({p[0]}, {p[1]}, {p[2]}, {p[3]}, {self.filter_srid})"
-        if self.filter_srid == self.storage_srid:
-            return env
-        # Densified so that the box's edges bend correctly on transformation (as the items bbox does).
-        return self.to_storage(f"ST_Segmentize({env}, greatest({p[2]} - {p[0]}, {p[3]} - {p[1]}, 1e-9) / 32.0)")
+        return storage_envelope(p, self.filter_srid, self.storage_srid)
 
     # -- temporal ------------------------------------------------------------------------------------------
 
@@ -705,6 +703,29 @@ def _short(node: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------------------
 # /queryables
+
+
+def once(sql: str) -> str:
+    """A scalar subquery becomes an InitPlan: computed once per execution, also in a generic plan
+    (a bare function of parameters would be recomputed for every row there)."""
+    return f"(SELECT {sql})"
+
+
+@cache
+def _geographic(srid: int) -> bool:
+    return CRS.from_epsg(srid).is_geographic
+
+
+def storage_envelope(p: list[str], srid: int, storage_srid: int) -> str:
+    """The box x1, y1, x2, y2 (SQL expressions, in x/y order) of CRS `srid` as a polygon in the storage CRS.
+
+    Edges are densified before the transformation (to about 1 km, short enough to bend as they should),
+    so that the column is compared untransformed and its spatial index applies."""
+    env = f"ST_MakeEnvelope({p[0]}, {p[1]}, {p[2]}, {p[3]}, {srid})"
+    if srid != storage_srid:
+        step = 0.01 if _geographic(srid) else 1000.0
+        env = f"ST_Transform(ST_Segmentize({env}, {step}), {storage_srid})"
+    return once(env)
 
 
 def queryables_schema(queryables: Mapping[str, Queryable], id_url: str, title: str) -> dict[str, Any]:

@@ -6,26 +6,32 @@ import datetime as dt
 from typing import Any
 
 import orjson
-import psycopg
 from fastapi import APIRouter, Request, Response
+from psycopg_pool import AsyncConnectionPool
 
 from netzatlas.api import cql, crs, params
-from netzatlas.api.auth import principal, visibility_sql
+from netzatlas.api.auth import principal, visibility_key, visibility_sql
 from netzatlas.api.collections import COLLECTIONS, Collection
-from netzatlas.api.errors import bad_request, not_found
+from netzatlas.api.errors import ApiError, bad_request, not_found
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import GEOJSON, HTML, link, url, wants_html
+from netzatlas.api.paging import fetch_page
 from netzatlas.api.query import (
+    COUNT_CAP,
+    PROBE_MAX,
+    Source,
     Where,
     add_bbox,
     add_datetime,
     add_filter,
     count_sql,
     feature_sql,
-    order_sql,
+    order_by,
     page_sql,
+    probe_sql,
     source,
 )
+from netzatlas.registry.keys import Principal
 
 router = APIRouter()
 
@@ -48,8 +54,6 @@ ITEM_PARAMS = frozenset(
         "asOf",
     }
 )
-# numberMatched is an exact count when it takes less than this; otherwise it is left out (see README).
-COUNT_BUDGET_MS = 500
 
 
 def collection_or_404(collection_id: str) -> Collection:
@@ -70,18 +74,25 @@ def _properties(coll: Collection, value: str | None) -> list[str] | None:
     return names
 
 
-async def _count(conn: psycopg.AsyncConnection, sql: str, args: dict[str, Any]) -> int | None:
-    try:
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL statement_timeout = {COUNT_BUDGET_MS}")
-            cur = await conn.execute(sql, args)
-            row = await cur.fetchone()
-            return row["n"] if row else None
-    except psycopg.errors.QueryCanceled:
-        return None
+# Exact counts of whole collections per visibility, valid while the layer's change stamp is unchanged.
+_counts: dict[tuple[str, str], tuple[int, int | None]] = {}
 
 
-def _items_where(coll: Collection, request: Request, who: Any) -> tuple[str, Where]:
+async def _whole_count(
+    pool: AsyncConnectionPool, key: tuple[str, str], src: Source, where: Where, stamp: int
+) -> int | None:
+    hit = _counts.get(key)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    async with pool.connection() as conn:
+        cur = await conn.execute(count_sql(src, where), where.params)
+        row = await cur.fetchone()
+    n = row["n"] if row and row["n"] <= COUNT_CAP else None
+    _counts[key] = (stamp, n)
+    return n
+
+
+def _items_where(coll: Collection, request: Request, who: Principal) -> tuple[Source, Where]:
     q = request.query_params
     unknown = sorted(set(q.keys()) - ITEM_PARAMS - set(coll.queryables))
     if unknown:
@@ -105,7 +116,7 @@ def _items_where(coll: Collection, request: Request, who: Any) -> tuple[str, Whe
         qb = coll.queryables[name]
         if qb.type == "geometry":
             raise bad_request(f"{name}: use bbox or filter for spatial conditions")
-        where.add(f"{qb.sql} = %(eq{i})s", **{f"eq{i}": params.typed(value, qb.type, name)})
+        where.add(f"{qb.sql} = %(eq{i})s", narrows=True, **{f"eq{i}": params.typed(value, qb.type, name)})
     if "filter" in q:
         try:
             tree = cql.parse(q["filter"], q.get("filter-lang", "cql2-text"))
@@ -129,22 +140,37 @@ async def items(request: Request, collection_id: str) -> Response:
     skip_geometry = params.boolean(q.get("skipGeometry"), "skipGeometry")
     props = _properties(coll, q.get("properties"))
     src, where = _items_where(coll, request, who)
-    order, custom_order = order_sql(coll, params.csv_list(q.get("sortby")))
+    order = order_by(coll, params.csv_list(q.get("sortby")))
+    filtered = where.narrowed  # by the request's conditions; the cursor below only moves along the id order
     cursor = q.get("cursor")
     if cursor is not None:
-        if custom_order:
+        if order.custom:
             raise bad_request("cursor paging follows the id order; with sortby, page with offset")
         try:
-            where.add(f"{coll.id_sql} > %(cursor)s", cursor=params.typed(cursor, coll.id_type, "cursor"))
-        except Exception:
+            value = params.typed(cursor, coll.id_type, "cursor")
+        except ApiError:
             raise bad_request(f"cursor {cursor!r} is not a valid position in {coll.id!r}") from None
-    sql = page_sql(feature_sql(coll, out_crs, props, skip_geometry), src, where, order, coll.id_sql)
+        where.add(f"{coll.id_sql} > %(cursor)s", narrows=True, cursor=value)
+    first_page = offset == 0 and cursor is None
+    count_key = (coll.id, visibility_key(who))
+    whole = not filtered and src.layer is not None  # the whole collection as this caller sees it
+    known = _counts.get(count_key) if whole else None
+    # Probe for a small matching set (counted and sorted in one narrow pass), except where the set is
+    # known to be large: later pages of an unfiltered collection, or a whole collection counted before.
+    probe = (first_page or filtered) and not (known and (known[1] is None or known[1] > PROBE_MAX))
+    feature = feature_sql(coll, out_crs, props, skip_geometry)
     args = {**where.params, "lim": limit, "lim1": limit + 1, "off": offset}
     async with request.app.state.pool.connection() as conn:
-        cur = await conn.execute(sql, args)
-        page = await cur.fetchone()
-        first_page = offset == 0 and cursor is None
-        matched = await _count(conn, count_sql(src, where), where.params) if first_page else None
+        page = None
+        if probe:
+            cur = await conn.execute(probe_sql(feature, src, where, order), args)
+            page = await cur.fetchone()
+            matched = page["probed"] if first_page and page["probed"] <= PROBE_MAX else None
+    if page is None or page["probed"] > PROBE_MAX:
+        page = await fetch_page(request.app.state.pool, page_sql(feature, src, where, order), args, limit)
+        matched = None
+        if first_page and whole:
+            matched = await _whole_count(request.app.state.pool, count_key, src, where, page["stamp"])
     returned = min(page["fetched"], limit)
 
     path = f"/collections/{coll.id}/items"
@@ -161,7 +187,7 @@ async def items(request: Request, collection_id: str) -> Response:
         link(url(request, f"/collections/{coll.id}"), "collection", "application/json", coll.title),
     ]
     if page["fetched"] > limit:
-        nxt = {"offset": offset + limit} if custom_order or offset else {"cursor": page["last_id"]}
+        nxt = {"offset": offset + limit} if order.custom or offset else {"cursor": page["last_id"]}
         links.append(
             link(url(request, path, **{**keep, **nxt, "f": fmt}), "next", HTML if html else GEOJSON, "next page")
         )
@@ -200,7 +226,7 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
         raise bad_request(f"unknown parameter(s) {', '.join(map(repr, unknown))}")
     out_crs = crs.resolve(q.get("crs"))
     where = Where()
-    src = source(coll, where, params.timestamp(q["asOf"], "asOf") if "asOf" in q else None)
+    src = source(coll, where, params.timestamp(q["asOf"], "asOf") if "asOf" in q else None).sql
     if coll.sensitive:
         where.add(visibility_sql(who, where.params))
     try:
@@ -214,7 +240,8 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
     version = coll.version_sql or "NULL"
     async with request.app.state.pool.connection() as conn:
         cur = await conn.execute(
-            f"SELECT {feature} AS f, {version} AS version FROM {src} WHERE {where.sql}", where.params
+            f"SELECT {feature.expr} AS f, {version} AS version FROM {src} {feature.lateral} WHERE {where.sql}",
+            where.params,
         )
         row = await cur.fetchone()
     if row is None:

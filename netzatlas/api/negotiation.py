@@ -31,8 +31,12 @@ def wants_html(request: Request, allowed: tuple[str, ...] = ("json", "html")) ->
 
 
 def base_url(request: Request) -> str:
-    configured = get_settings().base_url
-    return (configured or str(request.base_url)).rstrip("/")
+    """Absolute base of links: the configured one, or the request's (computed once per request)."""
+    cached = request.scope.get("netzatlas.base_url")
+    if cached is None:
+        cached = (get_settings().base_url or str(request.base_url)).rstrip("/")
+        request.scope["netzatlas.base_url"] = cached
+    return cached
 
 
 def url(request: Request, path: str, **query: str | int | None) -> str:

@@ -25,21 +25,31 @@ class Where:
 
     parts: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    # True once a condition of the request (bbox, filter, ...) narrows the collection
+    narrowed: bool = False
 
-    def add(self, sql: str, **params: Any) -> None:
+    def add(self, sql: str, narrows: bool = False, **params: Any) -> None:
         self.parts.append(sql)
         self.params.update(params)
+        self.narrowed = self.narrowed or narrows
 
     @property
     def sql(self) -> str:
         return " AND ".join(f"({p})" for p in self.parts) if self.parts else "TRUE"
 
 
-def source(coll: Collection, where: Where, as_of: dt.datetime | None) -> str:
+@dataclass(frozen=True)
+class Source:
+    sql: str  # FROM item, aliased t
+    key_sql: str  # unique row key, to join a page of keys back to its rows
+    layer: str | None  # change-stamp layer of the rows (see migration 0002), None: do not cache
+
+
+def source(coll: Collection, where: Where, as_of: dt.datetime | None) -> Source:
     """FROM clause for the current state, or for the state at `as_of` from the history."""
     if as_of is None:
         where.add(coll.base_where)
-        return f"{coll.table} t"
+        return Source(f"{coll.table} t", coll.id_sql, coll.layer)
     if not coll.history_table or not coll.kind:
         raise bad_request(f"collection {coll.id!r} keeps no history; asOf is not available")
     where.add(
@@ -48,7 +58,7 @@ def source(coll: Collection, where: Where, as_of: dt.datetime | None) -> str:
         asof=as_of,
     )
     where.add(coll.base_where)
-    return f"{coll.history_table} t"
+    return Source(f"{coll.history_table} t", "t.history_id", None)
 
 
 def envelope_sql(box: tuple[float, float, float, float], crs: Crs, where: Where) -> str:
@@ -57,17 +67,11 @@ def envelope_sql(box: tuple[float, float, float, float], crs: Crs, where: Where)
     if crs.swap:  # the client gave lat/lon (or northing/easting): PostGIS wants x/y
         x1, y1, x2, y2 = y1, x1, y2, x2
     where.params.update(bx1=x1, by1=y1, bx2=x2, by2=y2)
-    env = f"ST_MakeEnvelope(%(bx1)s, %(by1)s, %(bx2)s, %(by2)s, {crs.srid})"
-    if crs.srid == STORAGE_SRID:
-        return env
-    return (
-        f"ST_Transform(ST_Segmentize({env}, greatest(%(bx2)s - %(bx1)s, %(by2)s - %(by1)s, 1e-9) / 32.0), "
-        f"{STORAGE_SRID})"
-    )
+    return cql.storage_envelope(["%(bx1)s", "%(by1)s", "%(bx2)s", "%(by2)s"], crs.srid, STORAGE_SRID)
 
 
 def add_bbox(coll: Collection, box: tuple[float, float, float, float], crs: Crs, where: Where) -> None:
-    where.add(f"ST_Intersects({coll.geom_sql}, {envelope_sql(box, crs, where)})")
+    where.add(f"ST_Intersects({coll.geom_sql}, {envelope_sql(box, crs, where)})", narrows=True)
 
 
 def add_datetime(coll: Collection, start: dt.datetime | None, end: dt.datetime | None, where: Where) -> None:
@@ -75,7 +79,7 @@ def add_datetime(coll: Collection, start: dt.datetime | None, end: dt.datetime |
     if coll.temporal is None:
         raise bad_request(f"collection {coll.id!r} has no temporal property; datetime does not apply")
     first, last = coll.temporal
-    where.add(f"{first} IS NOT NULL")
+    where.add(f"{first} IS NOT NULL", narrows=True)
     if end is not None:
         where.add(f"{first} <= %(dt_end)s::date", dt_end=end)
     if start is not None:
@@ -89,58 +93,122 @@ def add_filter(coll: Collection, tree: dict[str, Any] | bool, crs: Crs, where: W
         )
     except cql.FilterError as e:
         raise bad_request(f"filter: {e}") from None
-    where.add(sql, **params)
+    where.add(sql, narrows=True, **params)
 
 
 def geometry_sql(coll: Collection, crs: Crs) -> str:
+    """The geometry in the output CRS, in that CRS's axis order."""
     geom = coll.geom_sql
     if crs.srid != STORAGE_SRID:
         geom = f"ST_Transform({geom}, {crs.srid})"
     if crs.swap:
         geom = f"ST_FlipCoordinates({geom})"
-    return f"ST_AsGeoJSON({geom}, {crs.decimals}, 0)"
+    return geom
 
 
-def feature_sql(coll: Collection, crs: Crs, properties: list[str] | None, skip_geometry: bool) -> str:
-    """One GeoJSON Feature as text, concatenated in SQL (geometry text is not re-parsed)."""
-    props = [(n, s) for n, s in coll.properties if properties is None or n in properties]
-    props_sql = "json_build_object(" + ", ".join(f"'{n}', {s}" for n, s in props) + ")::text" if props else "'{}'"
-    geom = "'null'" if skip_geometry else f"coalesce({geometry_sql(coll, crs)}, 'null')"
-    return (
-        f"""'{{"type":"Feature","id":' || to_json({coll.id_sql})::text || ',"geometry":' || {geom} """
-        f"""|| ',"properties":' || {props_sql} || '}}'"""
-    )
+@dataclass(frozen=True)
+class FeatureSql:
+    """A GeoJSON Feature as text: `lateral` joins the row's output record f, `expr` writes it."""
+
+    lateral: str
+    expr: str
 
 
-def order_sql(coll: Collection, sortby: list[str]) -> tuple[str, bool]:
-    """ORDER BY for sortby (+name,-name), always ending with the id so that the order is unique."""
+# ST_AsGeoJSON(record) writes '{"type": "Feature", "geometry": ...'; the id goes after the type.
+_RECORD_HEAD = '{"type": "Feature", '
+
+
+def feature_sql(coll: Collection, crs: Crs, properties: list[str] | None, skip_geometry: bool) -> FeatureSql:
+    """Built by PostGIS from a per-row record of the properties (ST_AsGeoJSON(record) converts all
+    columns in C, faster than json_build_object); the geometry text is never re-parsed."""
+    cols = [f'{sql} AS "{name}"' for name, sql in coll.properties if properties is None or name in properties]
+    head = f"""'{_RECORD_HEAD}"id": ' || to_json({coll.id_sql})::text || ', '"""
+    if skip_geometry:
+        lateral = f"CROSS JOIN LATERAL (SELECT {', '.join(cols) or 'NULL AS _'}) f"
+        props = "row_to_json(f)::text" if cols else "'{}'"
+        return FeatureSql(lateral, f"""{head} || '"geometry": null, "properties": ' || {props} || '}}'""")
+    lateral = f"CROSS JOIN LATERAL (SELECT {''.join(c + ', ' for c in cols)}{geometry_sql(coll, crs)} AS geom) f"
+    body = f"substr(ST_AsGeoJSON(f, 'geom', {crs.decimals})::text, {len(_RECORD_HEAD) + 1})"
+    return FeatureSql(lateral, f"{head} || {body}")
+
+
+@dataclass(frozen=True)
+class Order:
+    """sortby terms (SQL expression, descending), always followed by the id so that the order is unique."""
+
+    terms: tuple[tuple[str, bool], ...]
+    id_sql: str
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.terms)
+
+    def sql(self, aliased: bool = False) -> str:
+        """ORDER BY list over the rows (t.*) or over a probe's aliases (_s0, _s1, ..., _id)."""
+        parts = [
+            f"{f'_s{i}' if aliased else expr} {'DESC NULLS LAST' if desc else 'ASC NULLS FIRST'}"
+            for i, (expr, desc) in enumerate(self.terms)
+        ]
+        return ", ".join([*parts, "_id" if aliased else self.id_sql])
+
+
+def order_by(coll: Collection, sortby: list[str]) -> Order:
     terms = []
     for item in sortby:
-        desc = item.startswith("-")
         name = item.lstrip("+-")
         q = coll.queryables.get(name)
         if q is None or q.type == "geometry":
-            raise bad_request(
-                f"sortby: {name!r} is not a sortable property of {coll.id!r}; "
-                f"sortable: {', '.join(n for n, v in coll.queryables.items() if v.type != 'geometry')}"
-            )
-        terms.append(f"{q.sql} {'DESC NULLS LAST' if desc else 'ASC NULLS FIRST'}")
-    return ", ".join([*terms, coll.id_sql]), bool(terms)
+            sortable = ", ".join(n for n, v in coll.queryables.items() if v.type != "geometry")
+            raise bad_request(f"sortby: {name!r} is not a sortable property of {coll.id!r}; sortable: {sortable}")
+        terms.append((q.sql, item.startswith("-")))
+    return Order(tuple(terms), coll.id_sql)
 
 
-def page_sql(feature: str, src: str, where: Where, order: str, id_sql: str) -> str:
-    """The page as one row: features joined as text, how many rows were found (limit+1 means more), last id."""
+# Matching sets up to this size are found, counted and sorted in one narrow pass (numberMatched exact
+# and free); larger ones are paged through the id index and counted separately (see features.py).
+PROBE_MAX = 5_000
+# A separate count stops here; numberMatched is left out above it.
+COUNT_CAP = 1_000_000
+
+
+def _page_rows(feature: str) -> str:
+    return f"""count(*) AS fetched,
+               coalesce(string_agg({feature}, ',' ORDER BY p.rn) FILTER (WHERE p.rn <= %(off)s + %(lim)s), '')
+                   AS body,
+               max(p._id::text) FILTER (WHERE p.rn = %(off)s + %(lim)s) AS last_id"""
+
+
+def probe_sql(feature: FeatureSql, src: Source, where: Where, order: Order) -> str:
+    """Find up to PROBE_MAX + 1 matches as narrow rows; if that is all of them, count, sort and page them,
+    then fetch only the page's rows for the features. `probed` above PROBE_MAX means: use page_sql."""
+    sorts = "".join(f"{expr} AS _s{i}, " for i, (expr, _) in enumerate(order.terms))
     return f"""
-        WITH page AS (
-            SELECT {id_sql} AS _id, {feature} AS f, row_number() OVER (ORDER BY {order}) AS rn
-            FROM {src} WHERE {where.sql}
-            ORDER BY {order}
+        WITH hits AS MATERIALIZED (
+            SELECT {sorts}{order.id_sql} AS _id, {src.key_sql} AS _key
+            FROM {src.sql} WHERE {where.sql} LIMIT {PROBE_MAX + 1}),
+        total AS (SELECT count(*) AS n FROM hits),
+        p AS (
+            SELECT _id, _key, row_number() OVER (ORDER BY {order.sql(aliased=True)}) AS rn
+            FROM hits WHERE (SELECT n FROM total) <= {PROBE_MAX}
+            ORDER BY {order.sql(aliased=True)}
             LIMIT %(lim1)s OFFSET %(off)s)
-        SELECT count(*) AS fetched,
-               coalesce(string_agg(f, ',' ORDER BY rn) FILTER (WHERE rn <= %(off)s + %(lim)s), '') AS body,
-               max(_id::text) FILTER (WHERE rn = %(off)s + %(lim)s) AS last_id
-        FROM page"""
+        SELECT (SELECT n FROM total) AS probed, {_page_rows(feature.expr)}
+        FROM p JOIN {src.sql} ON {src.key_sql} = p._key {feature.lateral}"""
 
 
-def count_sql(src: str, where: Where) -> str:
-    return f"SELECT count(*) AS n FROM {src} WHERE {where.sql}"
+def page_sql(feature: FeatureSql, src: Source, where: Where, order: Order) -> str:
+    """A page in index order: its keys first (a narrow scan), then the features of just those rows;
+    with the layer's change stamp (for the count cache). Offset slices of it can run side by side."""
+    stamp = f"(SELECT counter FROM layer_changes WHERE layer = '{src.layer}')" if src.layer else "NULL::bigint"
+    return f"""
+        WITH p AS MATERIALIZED (
+            SELECT {order.id_sql} AS _id, {src.key_sql} AS _key, row_number() OVER (ORDER BY {order.sql()}) AS rn
+            FROM {src.sql} WHERE {where.sql}
+            ORDER BY {order.sql()}
+            LIMIT %(lim1)s OFFSET %(off)s)
+        SELECT {_page_rows(feature.expr)}, {stamp} AS stamp
+        FROM p JOIN {src.sql} ON {src.key_sql} = p._key {feature.lateral}"""
+
+
+def count_sql(src: Source, where: Where) -> str:
+    return f"SELECT count(*) AS n FROM (SELECT 1 FROM {src.sql} WHERE {where.sql} LIMIT {COUNT_CAP + 1}) c"

@@ -1,0 +1,117 @@
+"""Shared pieces of the benchmarks: bench databases, servers on free ports, wrk, a peer venv."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from netzatlas import db, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PEER_VENV = ROOT / ".netzatlas" / "bench-venv"
+
+
+def bench_database(name: str, build: Callable[[str], None], marker: str) -> str:
+    """A bench database built once by `build(url)`; reused while its marker comment matches."""
+    db.up()
+    db.ensure_database(name)
+    url = db.database_url(name)
+    with db.connect(url) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') AS m FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    if row["m"] == marker:
+        return url
+    db.drop_database(name)
+    db.ensure_database(name)
+    migrate.upgrade(url)
+    build(url)
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")
+    return url
+
+
+def peer_venv(*requirements: str) -> Path:
+    """A separate venv for peers (their pins must not touch ours). Returns its bin dir."""
+    bin_dir = PEER_VENV / "bin"
+    if not (bin_dir / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    subprocess.run([str(bin_dir / "pip"), "install", "-q", *requirements], check=True)
+    return bin_dir
+
+
+def ensure_tool(binary: str, debian_package: str) -> str:
+    found = shutil.which(binary)
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", debian_package], check=True, env=env)
+        found = shutil.which(binary)
+    if not found:
+        sys.exit(f"the benchmark needs `{binary}` (Debian package {debian_package})")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[str]:
+    base = f"http://127.0.0.1:{port}"
+    log = open(ROOT / ".netzatlas" / f"bench-server-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + probe, timeout=30).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server {cmd[0]} did not start; see {log.name}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def wrk(url: str, connections: int = 16, seconds: int = 10) -> float:
+    """Requests per second at `connections` concurrent connections (one wrk thread)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed responses from {url}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def median_seconds(fn: Callable[[], object], runs: int = 5) -> float:
+    fn()  # warm up caches and prepared statements
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
