@@ -34,7 +34,6 @@ format:
 
 bench: bench-features  ## every benchmark
 
-
 clean:
 	-$(BIN)/netzatlas db down
 	rm -rf .netzatlas $(VENV)
