@@ -247,3 +247,37 @@ def test_whole_collection_count_follows_writes(served: Served):
         f"{served.url}/collections/buildings/items", params={"limit": 1, "filter": "households >= 1"}
     ).json()
     assert "numberMatched" not in big and big["numberReturned"] == 1
+
+
+def test_cors_and_gzip(served: Served):
+    r = httpx.get(
+        f"{served.url}/collections/sensors/items",
+        params={"limit": 100},
+        headers={"Origin": "https://example.org", "Accept-Encoding": "gzip"},
+    )
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["content-encoding"] == "gzip" and r.json()["numberReturned"] == 100
+
+
+def test_as_of_reads_the_past_through_the_api(served: Served):
+    import time as _time
+
+    from netzatlas.registry import service
+
+    first = httpx.get(f"{served.url}/collections/sensors/items", params={"limit": 1}).json()["features"][0]
+    with db.connect(served.db_url) as conn:
+        before = conn.execute("SELECT now() AS t").fetchone()["t"]
+    _time.sleep(0.05)
+    with db.transaction(served.db_url, actor="test") as conn:
+        service.update(conn, first["id"], first["properties"]["version"], {"name": "renamed for as-of"})
+    now = httpx.get(f"{served.url}/collections/sensors/items/{first['id']}").json()
+    then = httpx.get(
+        f"{served.url}/collections/sensors/items/{first['id']}", params={"asOf": before.isoformat()}
+    ).json()
+    assert now["properties"]["name"] == "renamed for as-of"
+    assert then["properties"]["name"] == first["properties"]["name"]
+    assert then["properties"]["version"] == now["properties"]["version"] - 1
+    listed = httpx.get(
+        f"{served.url}/collections/sensors/items", params={"asOf": before.isoformat(), "limit": 10000}
+    ).json()["features"]
+    assert {f["id"]: f["properties"]["name"] for f in listed}[first["id"]] == first["properties"]["name"]
