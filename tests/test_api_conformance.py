@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import mapbox_vector_tile
 import pytest
 
 from netzatlas.api.conformance import CONFORMANCE
@@ -205,6 +206,45 @@ def _temporal(s: Served) -> None:
 def _property_property(s: Served) -> None:
     same = ids(s, "sensors", filter="commissioned_on = commissioned_on")
     assert same == ids(s, "sensors", filter="commissioned_on IS NOT NULL")
+
+
+@checks("ogcapi-tiles-1/1.0/conf/core", "ogcapi-tiles-1/1.0/conf/mvt")
+def _tiles_core(s: Served) -> None:
+    r = httpx.get(s.url + "/collections/sensors/tiles/WebMercatorQuad/14/5582/8572", timeout=30)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert mapbox_vector_tile.decode(r.content)["sensors"]["features"]
+
+
+@checks(
+    "ogcapi-tiles-1/1.0/conf/tileset",
+    "ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+)
+def _tilesets(s: Served) -> None:
+    c = get(s, "/collections/sensors").json()
+    href = next(lk["href"] for lk in c["links"] if lk["rel"].endswith("tilesets-vector"))
+    ts = httpx.get(href).json()["tilesets"][0]
+    assert ts["tileMatrixSetURI"].endswith("WebMercatorQuad") and ts["layers"][0]["id"] == "sensors"
+    one = httpx.get(next(lk["href"] for lk in ts["links"] if lk["rel"] == "self")).json()
+    assert one["dataType"] == "vector"
+
+
+@checks("ogcapi-tiles-1/1.0/conf/dataset-tilesets")
+def _dataset_tiles(s: Served) -> None:
+    landing = get(s, "/").json()
+    href = next(lk["href"] for lk in landing["links"] if lk["rel"].endswith("tilesets-vector"))
+    ts = httpx.get(href).json()["tilesets"][0]
+    assert {"sensors", "districts", "buildings"} <= {layer["id"] for layer in ts["layers"]}
+    r = httpx.get(s.url + "/tiles/WebMercatorQuad/13/2791/4286")
+    assert {"districts", "buildings"} <= set(mapbox_vector_tile.decode(r.content))
+
+
+@checks("tms/2.0/conf/json-tilematrixset")
+def _tms(s: Served) -> None:
+    sets = get(s, "/tileMatrixSets").json()["tileMatrixSets"]
+    assert [t["id"] for t in sets] == ["WebMercatorQuad"]
+    tms = get(s, "/tileMatrixSets/WebMercatorQuad").json()
+    assert tms["crs"].endswith("3857") and tms["tileMatrices"][0]["matrixWidth"] == 1
 
 
 def test_every_declared_class_has_a_check():

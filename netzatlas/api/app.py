@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from netzatlas import __version__
-from netzatlas.api import errors, features, metadata, openapi
+from netzatlas.api import errors, features, metadata, openapi, tiles
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.db import database_url
@@ -64,6 +64,7 @@ def create_app(url: str | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(metadata.router)
     app.include_router(features.router)
+    app.include_router(tiles.router)
 
     @app.get("/api", tags=["capabilities"])
     async def api_document(request: Request) -> Response:

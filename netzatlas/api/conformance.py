@@ -2,6 +2,7 @@
 
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
+TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
 
 CONFORMANCE: tuple[str, ...] = (
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -25,4 +26,11 @@ CONFORMANCE: tuple[str, ...] = (
     CQL2.format(name="spatial-functions"),
     CQL2.format(name="temporal-functions"),
     CQL2.format(name="property-property"),
+    TILES.format(name="core"),
+    TILES.format(name="tileset"),
+    TILES.format(name="tilesets-list"),
+    TILES.format(name="geodata-tilesets"),
+    TILES.format(name="dataset-tilesets"),
+    TILES.format(name="mvt"),
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 )

@@ -46,6 +46,18 @@ async def landing(request: Request) -> Response:
             link(url(request, "/api", f="html"), "service-doc", HTML, "the API documentation"),
             link(url(request, "/conformance"), "conformance", JSON, "conformance classes"),
             link(url(request, "/collections"), "data", JSON, "the feature collections"),
+            link(
+                url(request, "/tiles"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "vector tiles of all layers",
+            ),
+            link(
+                url(request, "/tileMatrixSets"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON,
+                "tile matrix sets",
+            ),
             link(url(request, "/health"), "status", JSON, "health of the service"),
         ],
     }
@@ -111,6 +123,12 @@ async def _collection_doc(request: Request, coll: Collection) -> dict[str, Any]:
                 "http://www.opengis.net/def/rel/ogc/1.0/queryables",
                 SCHEMA,
                 "queryables",
+            ),
+            link(
+                url(request, f"{base}/tiles"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "vector tiles",
             ),
         ],
     }
