@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import mapbox_vector_tile
 import pytest
+from openapi_spec_validator import validate
 
 from netzatlas.api.conformance import CONFORMANCE
 
@@ -113,6 +114,7 @@ def _oas30(s: Served) -> None:
     limit = doc["components"]["parameters"]["limit"]["schema"]
     assert limit["maximum"] == 10000 and limit["default"] == 10
     assert {"$ref": "#/components/parameters/limit"} in doc["paths"]["/collections/sensors/items"]["get"]["parameters"]
+    validate(doc)  # a valid OpenAPI 3.0 document, by openapi-spec-validator
 
 
 @checks("ogcapi-features-2/1.0/conf/crs")

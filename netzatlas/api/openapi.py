@@ -118,6 +118,45 @@ def _json_response(description: str, media: str = "application/json") -> dict[st
     return {"description": description, "content": {media: {"schema": {"type": "object"}}, "text/html": {}}}
 
 
+def _tile_paths() -> dict[str, Any]:
+    """OGC API Tiles: tile matrix sets, and vector tiles per collection and of all collections."""
+    mvt = {"description": "A Mapbox Vector Tile", "content": {"application/vnd.mapbox-vector-tile": {}}}
+    tile_params = [
+        _param(n, d, {"type": "integer", "minimum": 0}, "path")
+        for n, d in (("tileMatrix", "zoom level"), ("tileRow", "row (y)"), ("tileCol", "column (x)"))
+    ]
+    tms = _param("tileMatrixSetId", "Tile matrix set", {"type": "string", "enum": ["WebMercatorQuad"]}, "path")
+    cid = _param("collectionId", "Collection", {"type": "string", "enum": list(COLLECTIONS)}, "path")
+
+    def op(summary: str, op_id: str, params: list[dict], ok: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "operationId": op_id,
+                "tags": ["tiles"],
+                "parameters": params,
+                "responses": {"200": ok, "204": {"description": "No features in the tile"}, "404": ERROR},
+            }
+        }
+
+    return {
+        "/tileMatrixSets": op("Tile matrix sets", "getTileMatrixSets", [], _json_response("Tile matrix sets")),
+        "/tileMatrixSets/{tileMatrixSetId}": op(
+            "A tile matrix set", "getTileMatrixSet", [tms], _json_response("Tile matrix set")
+        ),
+        "/tiles": op("Tilesets of all layers", "getDatasetTilesets", [], _json_response("Tilesets")),
+        "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": op(
+            "A tile of all layers the caller may see", "getDatasetTile", [tms, *tile_params], mvt
+        ),
+        "/collections/{collectionId}/tiles": op(
+            "Tilesets of a collection", "getCollectionTilesets", [cid], _json_response("Tilesets")
+        ),
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": op(
+            "A tile of a collection", "getCollectionTile", [cid, tms, *tile_params], mvt
+        ),
+    }
+
+
 def document(server_url: str) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/": {
@@ -215,6 +254,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "responses": {"200": _json_response("Feature", "application/geo+json"), "404": ERROR},
             }
         }
+    paths.update(_tile_paths())
     return {
         "openapi": "3.0.3",
         "info": {
