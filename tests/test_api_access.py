@@ -92,3 +92,26 @@ def test_partner_sees_public_and_its_own(served: Served):
 def test_bad_keys_are_401_json(served: Served, headers: dict):
     r = httpx.get(f"{served.url}/collections/sensors/items", headers=headers)
     assert r.status_code == 401 and r.json()["code"] == "Unauthorized"
+
+
+def test_history_of_a_feature(served: Served):
+    from netzatlas.registry import service
+
+    first = httpx.get(f"{served.url}/collections/actuators/items", params={"limit": 1}).json()["features"][0]
+    with db.transaction(served.db_url, actor="history-test") as conn:
+        service.update(conn, first["id"], first["properties"]["version"], {"status": "out_of_service"})
+    doc = httpx.get(f"{served.url}/collections/actuators/items/{first['id']}/history").json()
+    versions = doc["versions"]
+    assert [v["version"] for v in versions][-2:] == [first["properties"]["version"], first["properties"]["version"] + 1]
+    assert versions[-1]["actor"] == "history-test" and versions[-1]["properties"]["status"] == "out_of_service"
+    assert versions[-2]["validTo"] == versions[-1]["validFrom"]
+    page = httpx.get(f"{served.url}/collections/actuators/items/{first['id']}/history", params={"f": "html"}).text
+    assert "out_of_service" in page and "history-test" in page
+    # hidden assets have no visible history for anonymous callers
+    r = hidden(served)[0]
+    assert httpx.get(f"{served.url}/collections/{r['kind']}/items/{r['id']}/history").status_code == 404
+    planner = httpx.get(
+        f"{served.url}/collections/{r['kind']}/items/{r['id']}/history", headers={"X-API-Key": served.planner_key}
+    )
+    assert planner.status_code == 200 and planner.json()["versions"][0]["operation"] == "create"
+    assert httpx.get(f"{served.url}/collections/districts/items/1/history").status_code == 404

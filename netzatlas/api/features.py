@@ -14,7 +14,8 @@ from netzatlas.api.auth import principal, visibility_key, visibility_sql
 from netzatlas.api.collections import COLLECTIONS, Collection
 from netzatlas.api.errors import ApiError, bad_request, not_found
 from netzatlas.api.html import render
-from netzatlas.api.negotiation import GEOJSON, HTML, link, url, wants_html
+from netzatlas.api.negotiation import GEOJSON, HTML, json_response, link, url, wants_html
+from netzatlas.api.negotiation import JSON as JSON_TYPE
 from netzatlas.api.paging import fetch_page
 from netzatlas.api.query import (
     COUNT_CAP,
@@ -261,3 +262,62 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
     if html:
         return render(request, "item.html", collection=coll, feature=feature_doc, crs=out_crs, headers=headers)
     return Response(orjson.dumps(feature_doc), media_type=GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}/history", tags=["features"])
+async def item_history(request: Request, collection_id: str, feature_id: str) -> Response:
+    """Every version of an asset, oldest first, with actor, operation and validity interval."""
+    coll = collection_or_404(collection_id)
+    html = wants_html(request)
+    who = await principal(request)
+    if coll.history_table is None:
+        raise not_found(f"collection {coll.id!r} keeps no history")
+    try:
+        fid = params.typed(feature_id, coll.id_type, "featureId")
+    except ApiError:
+        raise not_found(f"no feature {feature_id!r} in {coll.id!r}") from None
+    where = Where()
+    # visible now means its history is visible: the current row decides, as for the feature itself
+    visible = visibility_sql(who, where.params)
+    props = ", ".join(f"'{n}', {s}" for n, s in coll.properties)
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"""SELECT t.version, t.operation, t.actor, t.valid_from, t.valid_to, json_build_object({props}) AS p
+                FROM {coll.history_table} t
+                WHERE t.id = %(fid)s AND t.kind = %(kind)s
+                  AND EXISTS (SELECT 1 FROM {coll.table} t WHERE t.id = %(fid)s AND {visible})
+                ORDER BY t.version""",
+            {**where.params, "fid": fid, "kind": coll.kind.id if coll.kind else None},
+        )
+        rows = await cur.fetchall()
+    if not rows:
+        raise not_found(f"no feature {feature_id!r} in {coll.id!r}")
+    versions = [
+        {
+            "version": r["version"],
+            "operation": r["operation"],
+            "actor": r["actor"],
+            "validFrom": r["valid_from"].isoformat(),
+            "validTo": r["valid_to"].isoformat() if r["valid_to"] else None,
+            "properties": r["p"],
+        }
+        for r in rows
+    ]
+    path = f"/collections/{coll.id}/items/{feature_id}"
+    doc = {
+        "id": feature_id,
+        "collection": coll.id,
+        "versions": versions,
+        "links": [
+            link(
+                url(request, f"{path}/history", f="html" if html else "json"),
+                "self",
+                HTML if html else JSON_TYPE,
+                "this history",
+            ),
+            link(url(request, path), "item", GEOJSON, "the feature now"),
+        ],
+    }
+    if html:
+        return render(request, "history.html", doc=doc, collection=coll)
+    return json_response(doc)
