@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     port: int = 8000
     # Absolute base URL for links when running behind a proxy; derived from the request otherwise.
     base_url: str | None = None
+    # Optional raster basemap for the web map, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png" with its
+    # attribution; without it the map draws districts and buildings from the registry itself (works offline).
+    basemap_url: str | None = None
+    basemap_attribution: str = ""
+    # Largest delivery file (or zip) the importer accepts, in MiB.
+    import_max_mb: int = 2048
 
 
 @lru_cache

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from netzatlas import __version__
-from netzatlas.api import errors, features, metadata, openapi, tiles
+from netzatlas.api import errors, features, metadata, openapi, pages, tiles
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.db import database_url
@@ -65,6 +67,8 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(metadata.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.get("/api", tags=["capabilities"])
     async def api_document(request: Request) -> Response:

@@ -58,6 +58,7 @@ async def landing(request: Request) -> Response:
                 JSON,
                 "tile matrix sets",
             ),
+            link(url(request, "/map"), "related", HTML, "web map"),
             link(url(request, "/health"), "status", JSON, "health of the service"),
         ],
     }

@@ -1,0 +1,119 @@
+"""The web map in a real browser: Debian's Chromium driven by Playwright (no browser download)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from .conftest import Served
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Software WebGL for MapLibre; no background connections (the machine may be offline).
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+READY = "window.netzatlasMap && window.netzatlasMap.loaded() && window.netzatlasMap.areTilesLoaded()"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_map(browser: Browser, served: Served) -> tuple[Page, list[str]]:
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{served.url}/map")
+    page.wait_for_function(READY, timeout=60_000)
+    return page, errors
+
+
+def settle(page: Page) -> None:
+    """Wait until the map has drawn what the last change asked for."""
+    page.wait_for_function(READY, timeout=60_000)
+    page.evaluate("() => new Promise(r => { const m = window.netzatlasMap; m.once('idle', r); m.triggerRepaint(); })")
+
+
+def rendered(page: Page, layer: str) -> int:
+    settle(page)
+    return page.evaluate(f"window.netzatlasMap.queryRenderedFeatures({{layers: ['{layer}']}}).length")
+
+
+def test_map_loads_without_errors_and_draws_the_demo_layers(browser: Browser, served: Served):
+    page, errors = open_map(browser, served)
+    page.screenshot(path=str(ARTIFACTS / "map.png"))
+    assert errors == []
+    for layer in ("districts-fill", "districts-line", "sensors", "mobile-sites", "actuators"):
+        assert rendered(page, layer) > 0, layer
+    # anonymous: fiber routes and network nodes are internal in the demo, so nothing is drawn
+    assert rendered(page, "fiber-routes") == 0
+    page.close()
+
+
+def test_toggling_a_layer_changes_what_is_drawn(browser: Browser, served: Served):
+    page, errors = open_map(browser, served)
+    before = rendered(page, "sensors")
+    page.uncheck("input[data-layer=sensors]")
+    assert rendered(page, "sensors") == 0 and before > 0
+    page.check("input[data-layer=sensors]")
+    assert rendered(page, "sensors") == before
+    # the operator filter narrows the asset layers
+    page.select_option("#operator", "funknetz-nord")
+    settle(page)
+    sites = page.evaluate(
+        "window.netzatlasMap.queryRenderedFeatures({layers: ['mobile-sites']}).map(f => f.properties.operator)"
+    )
+    assert sites and set(sites) == {"funknetz-nord"}
+    page.screenshot(path=str(ARTIFACTS / "map-filtered.png"))
+    assert errors == []
+    page.close()
+
+
+def test_clicking_a_feature_opens_its_popup(browser: Browser, served: Served):
+    page, errors = open_map(browser, served)
+    page.select_option("#district", label="Innenstadt")
+    settle(page)
+    x, y, fid = page.evaluate(
+        """() => { const m = window.netzatlasMap;
+                   const f = m.queryRenderedFeatures({layers: ['mobile-sites']})[0];
+                   const p = m.project(f.geometry.coordinates);
+                   const r = m.getCanvas().getBoundingClientRect();
+                   return [r.left + p.x, r.top + p.y, f.properties.id]; }"""
+    )
+    page.mouse.click(x, y)
+    popup = page.wait_for_selector(".maplibregl-popup", timeout=10_000)
+    assert fid in popup.inner_html()
+    history = page.get_attribute(".maplibregl-popup a.history", "href")
+    assert history.endswith(f"/items/{fid}/history?f=html")
+    page.screenshot(path=str(ARTIFACTS / "map-popup.png"))
+    page.goto(history)
+    assert "History of" in page.content()
+    assert errors == []
+    page.close()
+
+
+def test_planner_key_shows_internal_layers(browser: Browser, served: Served):
+    page, _ = open_map(browser, served)
+    page.fill("#apikey", served.planner_key)
+    page.dispatch_event("#apikey", "change")
+    assert rendered(page, "fiber-routes") > 0
+    page.close()
