@@ -27,6 +27,14 @@ MVT = "application/vnd.mapbox-vector-tile"
 TILE_MATRIX_SETS = ("WebMercatorQuad",)
 EXTENT = 4096  # MVT tile coordinate space
 BUFFER = 64  # pixels of geometry kept around a tile, so that lines and labels join across tiles
+# Tiles carry what a map draws, filters and labels; the whole record is one request away (items API).
+ASSET_TILE_PROPERTIES = frozenset({"external_id", "name", "operator", "status", "sensitivity", "commissioned_on"})
+TILE_PROPERTIES = {
+    "municipalities": frozenset({"name"}),
+    "districts": frozenset({"name", "municipality"}),
+    "buildings": frozenset({"district", "households"}),
+    "population-cells": frozenset({"population", "resolution_m", "year"}),
+}
 # Properties whose values are lists or objects stay out of tiles (MVT values are scalars).
 NOT_IN_TILES = frozenset({"sectors"})
 MAX_AGE = 60
@@ -49,10 +57,16 @@ def _tile(tms: morecantile.TileMatrixSet, z: int, y: int, x: int) -> morecantile
 
 
 def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], srid: int) -> str:
-    """One MVT layer (bytea) of a collection within the tile envelope %(x1)s..%(y2)s in `srid`."""
+    """One MVT layer (bytea) of a collection within the tile envelope %(x1)s..%(y2)s in `srid`.
+
+    OFFSET 0 keeps `m.geom IS NOT NULL` from being pushed into the scan, where ST_AsMVTGeom would run twice."""
+    if coll.kind:  # the common properties and the categorical attributes (those with a code list)
+        wanted = ASSET_TILE_PROPERTIES | {a.name for a in coll.kind.attributes if a.codes}
+    else:
+        wanted = TILE_PROPERTIES.get(coll.id, frozenset(n for n, _ in coll.properties))
     cols = []
     for name, sql in coll.properties:
-        if name in NOT_IN_TILES:
+        if name in NOT_IN_TILES or name not in wanted:
             continue
         q = coll.queryables.get(name)
         cast = "::text" if q is None or q.type in TEXT_TYPES else ""
@@ -67,7 +81,8 @@ def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], sr
                 SELECT ST_AsMVTGeom(ST_Transform(t.geom, {srid}), {env}, {EXTENT}, {BUFFER}, true) AS geom,
                        {coll.id_sql}::text AS id{"".join(", " + c for c in cols)}
                 FROM {coll.table} t
-                WHERE {" AND ".join(f"({c})" for c in conditions)} AND t.geom && {search}) m
+                WHERE {" AND ".join(f"({c})" for c in conditions)} AND t.geom && {search}
+                OFFSET 0) m
                WHERE m.geom IS NOT NULL)"""
 
 
