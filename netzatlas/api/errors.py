@@ -9,12 +9,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, description: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        description: str,
+        headers: dict[str, str] | None = None,
+        extra: dict | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.code = code
         self.description = description
         self.headers = headers
+        self.extra = extra  # more members of the JSON body, e.g. the problems of an invalid feature
 
 
 def bad_request(description: str, code: str = "InvalidParameterValue") -> ApiError:
@@ -25,15 +33,17 @@ def not_found(description: str) -> ApiError:
     return ApiError(404, "NotFound", description)
 
 
-def error_response(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"code": code, "description": description})
+def error_response(
+    status: int, code: str, description: str, headers: dict[str, str] | None = None, extra: dict | None = None
+) -> Response:
+    body = orjson.dumps({"code": code, "description": description, **(extra or {})})
     return Response(body, media_type="application/json", status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.description, exc.headers)
+        return error_response(exc.status, exc.code, exc.description, exc.headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

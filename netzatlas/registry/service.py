@@ -240,6 +240,21 @@ def _bump(
 Outcome = Literal["created", "updated", "unchanged"]
 
 
+def same_state_sql(a: str, new: Mapping[str, str]) -> str:
+    """SQL, true when the asset row aliased `a` already holds the new values (SQL expressions in `new`).
+
+    The one definition of "an upsert changes nothing", shared by `upsert` and the bulk loader of deliveries.
+    """
+    return (
+        f"{a}.name IS NOT DISTINCT FROM {new['name']} AND {a}.status = {new['status']} "
+        f"AND {a}.sensitivity = {new['sensitivity']} "
+        f"AND {a}.commissioned_on IS NOT DISTINCT FROM {new['commissioned_on']}::date "
+        f"AND {a}.decommissioned_on IS NOT DISTINCT FROM {new['decommissioned_on']}::date "
+        f"AND {a}.attributes = {new['attributes']} AND ST_OrderingEquals({a}.geom, {new['geom']}) "
+        f"AND {a}.retired_at IS NULL"
+    )
+
+
 def upsert(conn: psycopg.Connection, data: AssetInput) -> tuple[Outcome, dict[str, Any]]:
     """Create, or update by (operator, kind, external_id) when anything differs; same input changes nothing."""
     existing = find(conn, data.kind, data.operator, data.external_id)
@@ -257,13 +272,10 @@ def upsert(conn: psycopg.Connection, data: AssetInput) -> tuple[Outcome, dict[st
         "crs": data.crs,
     }
     params = _prepare(data.kind, changes, partial=True)
+    new = {k: f"%({k})s" for k in ("name", "status", "sensitivity", "commissioned_on", "decommissioned_on")}
+    new.update(attributes="%(attributes)s", geom=_geom_sql("geom"))
     same = conn.execute(
-        f"""SELECT name IS NOT DISTINCT FROM %(name)s AND status = %(status)s AND sensitivity = %(sensitivity)s
-                AND commissioned_on IS NOT DISTINCT FROM %(commissioned_on)s::date
-                AND decommissioned_on IS NOT DISTINCT FROM %(decommissioned_on)s::date
-                AND attributes = %(attributes)s AND ST_OrderingEquals(geom, {_geom_sql("geom")})
-                AND retired_at IS NULL AS same
-            FROM assets WHERE id = %(id)s""",
+        f"SELECT {same_state_sql('a', new)} AS same FROM assets a WHERE a.id = %(id)s",
         {**params, "id": existing["id"]},
     ).fetchone()
     if same and same["same"]:

@@ -8,10 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from netzatlas.registry.kinds import SECTOR_ATTRIBUTES, SENSITIVITIES, STATUSES, Attribute, Kind
+
+TYPE_IDS = {"Point": 0, "LineString": 1}
 
 
 @dataclass(frozen=True)
@@ -124,18 +128,48 @@ def check_geometry(
         geom = to_shape(geometry)
     except Exception as e:  # shapely raises several types for malformed GeoJSON
         return None, [Problem("geometry", f"not a valid GeoJSON geometry: {e}")]
-    if geom.geom_type != kind.geometry:
-        return None, [Problem("geometry", f"expected {kind.geometry} for {kind.id}, got {geom.geom_type}")]
-    if geom.is_empty:
-        return None, [Problem("geometry", "empty geometry")]
-    coords = list(geom.coords)
-    if not all(math.isfinite(c) for xy in coords for c in xy):
-        return None, [Problem("geometry", "coordinates must be finite numbers")]
-    if kind.geometry == "LineString" and geom.length == 0:
-        return None, [Problem("geometry", "line of zero length")]
-    if not geom.is_valid:
-        return None, [Problem("geometry", "invalid geometry")]
-    return geom, []
+    problem = check_geometries(kind, np.array([geom], dtype=object))[0]
+    return (None, [problem]) if problem else (geom, [])
+
+
+def check_geometries(kind: Kind, geoms: np.ndarray) -> list[Problem | None]:
+    """The geometry rules of a kind over an array of shapely geometries (None = missing): one problem or None each.
+
+    The one definition of a valid asset geometry; `check_geometry` applies it to a single geometry.
+    """
+    out: list[Problem | None] = [None] * len(geoms)
+    if not len(geoms):
+        return out
+    missing = shapely.is_missing(geoms)
+    type_ok = ~missing & (shapely.get_type_id(np.where(missing, None, geoms)) == TYPE_IDS[kind.geometry])
+    empty = type_ok & shapely.is_empty(geoms)
+    live = type_ok & ~empty
+    coords, idx = shapely.get_coordinates(geoms[live], return_index=True)
+    infinite = np.zeros(len(geoms), dtype=bool)
+    if len(coords):
+        bad = ~np.isfinite(coords).all(axis=1)
+        infinite[np.flatnonzero(live)[np.unique(idx[bad])]] = True
+    checked = live & ~infinite
+    zero = np.zeros(len(geoms), dtype=bool)
+    if kind.geometry == "LineString":
+        zero[checked] = shapely.length(geoms[checked]) == 0
+    invalid = np.zeros(len(geoms), dtype=bool)
+    rest = checked & ~zero
+    invalid[rest] = ~shapely.is_valid(geoms[rest])
+    for i in np.flatnonzero(~(type_ok & ~empty & ~infinite & ~zero & ~invalid)).tolist():
+        if missing[i]:
+            out[i] = Problem("geometry", "required")
+        elif not type_ok[i]:
+            out[i] = Problem("geometry", f"expected {kind.geometry} for {kind.id}, got {geoms[i].geom_type}")
+        elif empty[i]:
+            out[i] = Problem("geometry", "empty geometry")
+        elif infinite[i]:
+            out[i] = Problem("geometry", "coordinates must be finite numbers")
+        elif zero[i]:
+            out[i] = Problem("geometry", "line of zero length")
+        else:
+            out[i] = Problem("geometry", "invalid geometry")
+    return out
 
 
 def check_common(fields: Mapping[str, Any]) -> list[Problem]:

@@ -1,0 +1,171 @@
+"""A delivery from file to registry: submission row, kept file, validation report, atomic load.
+
+The submission row and the kept file are committed first (so a failed load is still on record); the
+registry changes in one transaction that either loads everything or nothing. A dry run does all of it in
+one transaction that is rolled back, so its counts say exactly what a real run would change.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.types.json import Jsonb
+from shapely import wkb as shapely_wkb
+
+from netzatlas import db
+from netzatlas.importers.files import DeliveryError, open_delivery
+from netzatlas.importers.load import load_assets, load_reference
+from netzatlas.importers.profiles import ProfileError, load_profile
+from netzatlas.importers.readers import read_layers
+from netzatlas.importers.report import Report
+from netzatlas.importers.validate import Municipality, Options, validate
+
+Progress = Callable[[str, int, int], None]
+
+
+class ImportError_(ValueError):
+    """The import cannot start (unknown operator, municipality or profile)."""
+
+
+def _areas(conn: psycopg.Connection, municipality: str | None) -> list[Municipality]:
+    rows = conn.execute(
+        "SELECT ags, ST_AsBinary(boundary) AS b FROM municipalities WHERE boundary IS NOT NULL "
+        "AND (%(m)s::text IS NULL OR ags = %(m)s) ORDER BY ags",
+        {"m": municipality},
+    ).fetchall()
+    if municipality and not rows:
+        raise ImportError_(f"unknown municipality {municipality!r} (or it has no boundary)")
+    return [Municipality(r["ags"], shapely_wkb.loads(bytes(r["b"]))) for r in rows]
+
+
+def _finish(conn: psycopg.Connection, sid: Any, status: str, report: Report, sha: str | None) -> None:
+    conn.execute(
+        """UPDATE submissions SET status = %s, counts = %s, report = %s, sha256 = coalesce(%s, sha256),
+                  finished_at = now() WHERE id = %s""",
+        (status, Jsonb(report.counts), Jsonb(report.to_json()), sha, sid),
+    )
+
+
+def run_import(
+    path: Path,
+    operator: str,
+    profile: str | None = None,
+    *,
+    url: str | None = None,
+    home: Path | None = None,
+    actor: str | None = None,
+    dry_run: bool = False,
+    repair: bool = False,
+    municipality: str | None = None,
+    kind: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    filename: str | None = None,
+    max_bytes: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[UUID | None, str, Report]:
+    """Import one delivery. Returns (submission id or None for a dry run, status, report)."""
+    step = progress or (lambda s, d, t: None)
+    path = Path(path)
+    name = Path(filename or path.name).name
+    report = Report(file=name)
+    try:
+        prof = load_profile(profile)
+    except ProfileError as e:
+        raise ImportError_(str(e)) from None
+    report.profile = prof.name
+    actor = actor or db.default_actor()
+    with db.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM operators WHERE id = %s", (operator,)).fetchone():
+            raise ImportError_(f"unknown operator {operator!r}")
+        areas = _areas(conn, municipality)
+        sid = None
+        if not dry_run:
+            sid = conn.execute(
+                "INSERT INTO submissions (operator, filename, profile, actor) VALUES (%s, %s, %s, %s) RETURNING id",
+                (operator, name, prof.name, actor),
+            ).fetchone()["id"]
+            keep = (home or db.get_settings().home).expanduser() / "submissions" / str(sid)
+            keep.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                shutil.copyfile(path, keep / name)
+        sha = None
+        try:
+            step("reading", 0, 1)
+            limits = {"max_bytes": max_bytes} if max_bytes else {}
+            with open_delivery(path, **limits) as delivery:
+                sha = delivery.sha256
+                report.format = delivery.format
+                layers = read_layers(delivery, encoding, delimiter)
+                step("reading", 1, 1)
+                opts = Options(operator, areas, municipality, repair, kind, fmt=delivery.format)
+                step("validating", 0, 1)
+                plan = validate(layers, prof, opts, report)
+                step("validating", 1, 1)
+        except DeliveryError as e:
+            report.error = str(e)
+            if sid:
+                _finish(conn, sid, "rejected", report, sha)
+            return sid, "rejected", report
+        except Exception as e:
+            report.error = f"{type(e).__name__}: {e}"
+            if sid:
+                _finish(conn, sid, "failed", report, sha)
+            raise
+        if not report.valid:
+            if sid:
+                _finish(conn, sid, "rejected", report, sha)
+            return sid, "rejected", report
+        status = "loaded"
+        try:
+            with db.transaction(url, actor=actor) as tx:
+                if dry_run:
+                    sid_tx = tx.execute(
+                        "INSERT INTO submissions (operator, filename, profile, actor, status) "
+                        "VALUES (%s, %s, %s, %s, 'validated') RETURNING id",
+                        (operator, name, prof.name, actor),
+                    ).fetchone()["id"]
+                else:
+                    sid_tx = sid
+                ok = load_assets(tx, plan, sid_tx, report, step)
+                if ok:
+                    load_reference(tx, plan, report)
+                if dry_run or not ok:
+                    raise _Rollback
+        except _Rollback:
+            status = "validated" if report.valid else "rejected"
+        except Exception as e:
+            report.error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            if sid:
+                _finish(conn, sid, "failed", report, sha)
+            raise
+        if dry_run:
+            report.notes.append("dry run: nothing was written; the counts say what a real import would change")
+        if sid:
+            _finish(conn, sid, status, report, sha)
+        return sid, status, report
+
+
+class _Rollback(Exception):
+    pass
+
+
+def list_submissions(conn: psycopg.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT id, operator, filename, profile, status, counts, actor, created_at, finished_at
+           FROM submissions ORDER BY created_at DESC LIMIT %s""",
+        (limit,),
+    ).fetchall()
+
+
+def get_submission(conn: psycopg.Connection, sid: str) -> dict[str, Any] | None:
+    try:
+        UUID(str(sid))
+    except ValueError:
+        return None
+    return conn.execute("SELECT * FROM submissions WHERE id = %s", (sid,)).fetchone()

@@ -1,0 +1,546 @@
+"""Validation of a whole delivery before anything is written, producing the rows to load.
+
+Geometries are handled as arrays (shapely, pyproj): CRS, transformation to EPSG:25832, repair and the
+plausibility against the municipality. Each asset is then checked by the registry's own rules
+(netzatlas.registry.validation), so that an import and a single write accept exactly the same assets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry.base import BaseGeometry
+
+from netzatlas.importers.profiles import REFERENCE_TARGETS, SECTORS, TRUE_VALUES, LayerMap, Profile
+from netzatlas.importers.readers import Layer
+from netzatlas.importers.report import Report
+from netzatlas.registry.kinds import KINDS_BY_ID, SECTOR_ATTRIBUTES, Attribute, Kind
+from netzatlas.registry.validation import check_attributes, check_common, check_geometries
+
+STORAGE_EPSG = 25832
+TOLERANCE_M = 500.0  # coordinates farther than this outside the municipality are reported
+FALSE_VALUES = ("0", "false", "no", "nein", "n", "")
+CELL_ID = re.compile(r"^CRS3035RES(\d+)(m|km)N(\d+)E(\d+)$")
+
+
+@dataclass
+class Municipality:
+    ags: str
+    boundary: BaseGeometry
+
+
+@dataclass
+class Plan:
+    """What to load: rows per target, all validated."""
+
+    operator: str
+    assets: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
+    districts: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    buildings: dict[tuple[str, str], list[dict]] = field(default_factory=lambda: defaultdict(list))
+    cells: list[dict] = field(default_factory=list)
+    cell_attribution: str | None = None
+
+
+# ---------------------------------------------------------------- value specs
+
+
+def code_key(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+Getter = Callable[[int], Any]
+
+
+def compile_spec(spec: Any, columns: dict[str, list[Any]]) -> Getter:
+    """A function from feature index to value, for a value spec of a profile."""
+    if spec is None:
+        return lambda i: None
+    if isinstance(spec, str):
+        # dBase (shapefile) field names are cut to 10 characters
+        col = columns.get(spec.lower(), columns.get(spec.lower()[:10]))
+        return (lambda i: None) if col is None else col.__getitem__
+    if isinstance(spec, list):
+        getters = [compile_spec(s, columns) for s in spec]
+
+        def first(i: int) -> Any:
+            for g in getters:
+                v = g(i)
+                if v is not None and v != "":
+                    return v
+            return None
+
+        return first
+    if isinstance(spec, dict):
+        if "value" in spec:
+            const = spec["value"]
+            return lambda i: const
+        base = compile_spec(spec.get("field"), columns)
+        mapping = {code_key(k): v for k, v in (spec.get("map") or {}).items()}
+        default, prefix = spec.get("default"), spec.get("prefix")
+        truthy = {str(x).lower() for x in spec["values"]} if "values" in spec else None
+
+        def get(i: int) -> Any:
+            v = base(i)
+            if truthy is not None:
+                return v is not None and code_key(v).lower() in truthy
+            if v is None or v == "":
+                return default
+            if mapping:
+                v = mapping.get(code_key(v), v)
+            if prefix:
+                v = f"{prefix}{code_key(v)}"
+            return v
+
+        return get
+    const = spec
+    return lambda i: const
+
+
+def coerce(attr_type: str, v: Any) -> Any:
+    """Text values (CSV, KML) to the declared type where they parse; validation judges the rest."""
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime) and attr_type == "date":
+        return v.date()
+    if attr_type == "string":
+        return v if isinstance(v, str) else code_key(v)
+    if not isinstance(v, str):
+        return v
+    s = v.strip()
+    if s == "":
+        return None
+    try:
+        if attr_type == "integer":
+            f = float(s.replace(",", "."))
+            return int(f) if f.is_integer() else f
+        if attr_type == "number":
+            return float(s.replace(",", "."))
+    except ValueError:
+        return v
+    if attr_type == "boolean":
+        if s.lower() in TRUE_VALUES:
+            return True
+        if s.lower() in FALSE_VALUES:
+            return False
+    return v
+
+
+def _text(v: Any) -> Any:
+    if v is None or isinstance(v, str):
+        return v.strip() or None if isinstance(v, str) else v
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return code_key(v)
+
+
+# ---------------------------------------------------------------- geometry arrays
+
+
+def _transformer(crs: str, swap: bool) -> Callable[[np.ndarray], np.ndarray]:
+    t = Transformer.from_crs(CRS.from_user_input(crs), STORAGE_EPSG, always_xy=True)
+
+    def f(coords: np.ndarray) -> np.ndarray:
+        x, y = (coords[:, 1], coords[:, 0]) if swap else (coords[:, 0], coords[:, 1])
+        xs, ys = t.transform(x, y, errcheck=False)
+        return np.column_stack([xs, ys])
+
+    return f
+
+
+def to_storage(geoms: np.ndarray, crs: str, swap: bool = False) -> np.ndarray:
+    geoms = shapely.force_2d(geoms)
+    if not swap and CRS.from_user_input(crs).to_epsg() == STORAGE_EPSG:
+        return geoms
+    return shapely.transform(geoms, _transformer(crs, swap))
+
+
+def _single_parts(geoms: np.ndarray) -> np.ndarray:
+    """Multi-geometries of one part (as shapefiles and GeoPackages often store lines) become that part."""
+    multi = shapely.get_type_id(geoms) >= 4
+    one = multi & (shapely.get_num_geometries(geoms) == 1)
+    if one.any():
+        geoms = geoms.copy()
+        geoms[one] = shapely.get_geometry(geoms[one], 0)
+    return geoms
+
+
+def _finite(geoms: np.ndarray) -> np.ndarray:
+    ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    coords, idx = shapely.get_coordinates(geoms[ok], return_index=True)
+    bad = np.zeros(ok.sum(), dtype=bool)
+    if len(coords):
+        rows = ~np.isfinite(coords).all(axis=1)
+        bad[np.unique(idx[rows])] = True
+    out = ok.copy()
+    out[np.flatnonzero(ok)[bad]] = False
+    return out
+
+
+def _locate(geoms: np.ndarray, ok: np.ndarray, areas: list[Municipality], tolerance: float) -> tuple[list, np.ndarray]:
+    """Municipality per geometry (first by AGS whose boundary it meets, else the nearest within tolerance)."""
+    ags: list[str | None] = [None] * len(geoms)
+    dist = np.full(len(geoms), np.inf)
+    for m in sorted(areas, key=lambda a: a.ags):
+        shapely.prepare(m.boundary)
+        d = np.full(len(geoms), np.inf)
+        hit = ok.copy()
+        hit[ok] = shapely.intersects(m.boundary, geoms[ok])  # prepared: fast; distances only for the rest
+        d[hit] = 0.0
+        rest = ok & ~hit
+        d[rest] = shapely.distance(m.boundary, geoms[rest])
+        for i in np.flatnonzero((d <= tolerance) & (d < dist)):
+            if dist[i] > 0:
+                ags[i] = m.ags
+        dist = np.minimum(dist, d)
+    return ags, dist
+
+
+# ---------------------------------------------------------------- the delivery
+
+
+@dataclass
+class Options:
+    operator: str
+    municipalities: list[Municipality]  # the areas a delivery must lie in
+    municipality: str | None = None
+    repair: bool = False
+    kind: str | None = None  # map every layer onto this kind (single-layer files without a profile name)
+    tolerance_m: float = TOLERANCE_M
+    fmt: str = ""
+
+
+def _layer_crs(layer: Layer, profile: Profile, opts: Options, report: Report) -> str | None:
+    crs = layer.crs or (profile.csv_crs if opts.fmt == "csv" else profile.crs)
+    if not crs:
+        report.add(
+            layer.name,
+            None,
+            None,
+            "crs",
+            "the file states no coordinate reference system and the profile names none; deliver a .prj / "
+            "a CRS-aware format or use a profile with `crs:`",
+            "crs",
+        )
+        return None
+    try:
+        CRS.from_user_input(crs)
+    except CRSError:
+        report.add(layer.name, None, None, "crs", f"unknown coordinate reference system {crs!r}", "crs")
+        return None
+    return crs
+
+
+def _prepare_geometries(
+    layer: Layer, target_geom: str | None, crs: str, opts: Options, report: Report, check_area: bool
+) -> tuple[np.ndarray, list[str | None]]:
+    geoms = to_storage(layer.geoms, crs)
+    if target_geom in ("Point", "LineString"):
+        geoms = _single_parts(geoms)
+    ok = _finite(geoms)
+    if opts.repair:
+        broken = ok & ~shapely.is_valid(geoms)
+        if broken.any():
+            geoms = geoms.copy()
+            geoms[broken] = shapely.make_valid(geoms[broken])
+            if target_geom in ("Point", "LineString"):
+                geoms[broken] = _single_parts(geoms[broken])
+            idx = np.flatnonzero(broken).tolist()
+            report.notes.append(
+                f"layer {layer.name!r}: repaired {len(idx)} invalid geometr{'y' if len(idx) == 1 else 'ies'} with "
+                f"make_valid (features {', '.join(map(str, idx[:20]))}{' ...' if len(idx) > 20 else ''})"
+            )
+    ags: list[str | None] = [opts.municipality] * len(geoms)
+    if not check_area or not ok.any():
+        return geoms, ags
+    if not opts.municipalities:
+        report.add(layer.name, None, None, "municipality", "no municipality is registered to check against", "crs")
+        return geoms, ags
+    ags, dist = _locate(geoms, ok, opts.municipalities, opts.tolerance_m)
+    inside = (dist <= opts.tolerance_m) & ok
+    if inside.sum() < 0.5 * ok.sum():
+        swapped = _finite(to_storage(layer.geoms, crs, swap=True))
+        sg = to_storage(layer.geoms, crs, swap=True)
+        _, sdist = _locate(sg, swapped, opts.municipalities, opts.tolerance_m)
+        if (sdist <= opts.tolerance_m).sum() > 0.5 * ok.sum():
+            report.add(
+                layer.name,
+                None,
+                None,
+                "geometry",
+                f"coordinates lie in the municipality only with x and y swapped: the axis order is wrong "
+                f"(CRS {crs}; lat/lon delivered as lon/lat?)",
+                "swapped_axes",
+            )
+            return geoms, ags
+    if opts.municipality:
+        ags = [opts.municipality if a is not None else None for a in ags]
+    for i in np.flatnonzero(ok & ~inside).tolist():
+        where = "the municipality" if opts.municipality else "every registered municipality"
+        report.add(
+            layer.name,
+            i,
+            None,
+            "geometry",
+            f"lies {dist[i]:,.0f} m outside {where} (tolerance {opts.tolerance_m:g} m; check the CRS)"
+            if math.isfinite(dist[i])
+            else f"lies outside {where}",
+        )
+    return geoms, ags
+
+
+def _attr_getters(
+    declared: tuple[Attribute, ...], spec: dict[str, Any], columns: dict[str, list[Any]]
+) -> list[tuple[str, str, Getter]]:
+    return [(a.name, a.type, compile_spec(spec[a.name], columns)) for a in declared if spec.get(a.name) is not None]
+
+
+def _asset_layer(
+    layer: Layer, lm: LayerMap, kind: Kind, geoms: np.ndarray, ags: list, feats: list[dict], report: Report
+) -> None:
+    cols, spec = layer.columns, lm.spec
+    get = {f: compile_spec(spec.get(f), cols) for f in ("external_id", "name", "status", "sensitivity")}
+    get_dates = {f: compile_spec(spec.get(f), cols) for f in ("commissioned_on", "decommissioned_on")}
+    removed = compile_spec(spec.get("removed"), cols)
+    attrs = _attr_getters(kind.attributes, spec.get("attributes") or {}, cols)
+    ref = spec.get("references")
+    ref_get = compile_spec({k: v for k, v in ref.items() if k in ("field", "prefix")}, cols) if ref else None
+    geo_problems = check_geometries(kind, geoms)
+    wkbs = shapely.to_wkb(geoms).tolist()
+    for i in range(layer.count):
+        ext = get["external_id"](i)
+        feats.append(
+            {
+                "layer": layer.name,
+                "index": i,
+                "kind": kind,
+                "external_id": code_key(ext) if ext is not None and ext != "" else None,
+                "name": _text(get["name"](i)),
+                "status": _text(get["status"](i)) or "planned",
+                "sensitivity": _text(get["sensitivity"](i)) or kind.default_sensitivity,
+                "commissioned_on": _text(get_dates["commissioned_on"](i)),
+                "decommissioned_on": _text(get_dates["decommissioned_on"](i)),
+                "attributes": {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None},
+                "removed": bool(removed(i)),
+                "geom": geo_problems[i],
+                "wkb": wkbs[i],
+                "municipality": ags[i],
+                "ref": ref_get(i) if ref_get else None,
+            }
+        )
+
+
+def _sector_rows(layer: Layer, lm: LayerMap, sectors: dict[str, list], report: Report) -> None:
+    site = compile_spec(lm.spec.get("site", "site_id"), layer.columns)
+    attrs = _attr_getters(SECTOR_ATTRIBUTES, lm.spec.get("attributes") or {}, layer.columns)
+    for i in range(layer.count):
+        sid = site(i)
+        if sid is None or sid == "":
+            report.add(layer.name, i, None, "site_id", "required: the mobile site the sector belongs to")
+            continue
+        values = {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None}
+        sectors[code_key(sid)].append((layer.name, i, values))
+
+
+def _check_assets(feats: list[dict], sectors: dict[str, list], plan: Plan, report: Report) -> None:
+    seen: dict[tuple[str, str], tuple[str, int]] = {}
+    ids_by_kind: dict[str, set[str]] = defaultdict(set)
+    for f in feats:
+        if f["external_id"]:
+            ids_by_kind[f["kind"].id].add(f["external_id"])
+    for f in feats:
+        kind: Kind = f["kind"]
+        if kind.has_sectors and f["external_id"] in sectors:
+            f["attributes"]["sectors"] = [v for _, _, v in sectors[f["external_id"]]]
+    for site_id, rows in sectors.items():
+        if site_id not in ids_by_kind["mobile-sites"]:
+            for layer, i, _ in rows:
+                report.add(layer, i, site_id, "site_id", f"refers to no mobile site {site_id!r} in the delivery")
+    for f in feats:
+        kind, layer, i, ext = f["kind"], f["layer"], f["index"], f["external_id"]
+        key = (kind.id, ext)
+        if ext is not None:
+            if key in seen:
+                first = seen[key]
+                report.add(
+                    layer, i, ext, "external_id", f"duplicate in the delivery (first at {first[0]!r} #{first[1]})"
+                )
+                continue
+            seen[key] = (layer, i)
+        if f["ref"] is not None and code_key(f["ref"]) not in ids_by_kind[kind.id]:
+            report.add(layer, i, ext, "references", f"refers to {f['ref']!r}, which is not in the delivery")
+        fields = {
+            k: f[k] for k in ("external_id", "name", "status", "sensitivity", "commissioned_on", "decommissioned_on")
+        }
+        problems = check_common(fields)
+        if f["removed"]:
+            clean: dict[str, Any] = {}
+        else:
+            clean, p = check_attributes(kind, f["attributes"])
+            problems += p
+            if f["geom"] is not None:
+                problems.append(f["geom"])
+        for p in problems:
+            report.add(layer, i, ext, p.field, p.reason)
+        if problems:
+            continue
+        plan.assets[kind.id].append(
+            (
+                layer,
+                i,
+                ext,
+                f["name"],
+                f["status"],
+                f["sensitivity"],
+                f["commissioned_on"],
+                f["decommissioned_on"],
+                orjson.dumps(clean).decode(),
+                None if f["removed"] else f["wkb"],
+                f["removed"],
+                f["municipality"],
+            )
+        )
+
+
+def _reference_layer(
+    layer: Layer, lm: LayerMap, geoms: np.ndarray, ags: list, plan: Plan, report: Report, opts: Options
+) -> None:
+    cols, spec = layer.columns, lm.spec
+    if lm.target == "districts":
+        name = compile_spec(spec.get("name", "name"), cols)
+        for i in range(layer.count):
+            g, n = geoms[i], _text(name(i))
+            if not n:
+                report.add(layer.name, i, None, "name", "required attribute missing")
+            elif g is None or shapely.get_type_id(g) not in (3, 6):
+                report.add(layer.name, i, n, "geometry", "expected a Polygon or MultiPolygon")
+            elif not g.is_valid:
+                report.add(layer.name, i, n, "geometry", "invalid geometry (use --repair)")
+            elif ags[i] is not None:
+                plan.districts[ags[i]].append({"name": n, "boundary": g})
+        return
+    # buildings
+    ext = compile_spec(spec.get("external_id", "id"), cols)
+    hh = compile_spec(spec.get("households"), cols)
+    source = spec.get("source") or opts.operator
+    seen: set[str] = set()
+    for i in range(layer.count):
+        e, g = ext(i), geoms[i]
+        e = code_key(e) if e not in (None, "") else None
+        households = coerce("integer", hh(i))
+        if e is None:
+            report.add(layer.name, i, None, "external_id", "required attribute missing")
+            continue
+        if e in seen:
+            report.add(layer.name, i, e, "external_id", "duplicate in the delivery")
+            continue
+        seen.add(e)
+        if g is None or shapely.get_type_id(g) not in (0, 3, 6):
+            report.add(layer.name, i, e, "geometry", "expected a Polygon, MultiPolygon or Point")
+        elif not g.is_valid:
+            report.add(layer.name, i, e, "geometry", "invalid geometry (use --repair)")
+        elif households is not None and (not isinstance(households, int) or households < 0):
+            report.add(layer.name, i, e, "households", f"expected a whole number >= 0, got {households!r}")
+        elif ags[i] is not None:
+            plan.buildings[(ags[i], source)].append({"external_id": e, "households": households, "geom": g})
+
+
+def _cells_layer(layer: Layer, lm: LayerMap, profile: Profile, plan: Plan, report: Report) -> None:
+    cols, spec = layer.columns, lm.spec
+    get_id, pop = compile_spec(spec.get("id"), cols), compile_spec(spec.get("population"), cols)
+    x_name = next((n.lower() for n in (spec.get("x") or []) if n.lower() in cols), None)
+    y_name = next((n.lower() for n in (spec.get("y") or []) if n.lower() in cols), None)
+    res_default = spec.get("resolution") or (1000 if x_name and "1km" in x_name else 100 if x_name else None)
+    year = spec.get("year")
+    source = spec.get("source") or "Zensus"
+    plan.cell_attribution = spec.get("attribution")
+    corners = []
+    for i in range(layer.count):
+        cid = get_id(i)
+        if cid:
+            m = CELL_ID.match(str(cid).strip())
+            if not m:
+                report.add(layer.name, i, cid, "id", "not an INSPIRE grid id like CRS3035RES100mN2950800E4200300")
+                continue
+            res = int(m.group(1)) * (1000 if m.group(2) == "km" else 1)
+            n_, e_ = int(m.group(3)), int(m.group(4))
+        elif x_name and y_name and res_default:
+            x, y = coerce("number", cols[x_name][i]), coerce("number", cols[y_name][i])
+            if (
+                not isinstance(x, float | int)
+                or not isinstance(y, float | int)
+                or not (math.isfinite(x) and math.isfinite(y))
+            ):
+                report.add(layer.name, i, None, x_name, "cell centre coordinates must be numbers")
+                continue
+            res = int(res_default)
+            e_, n_ = round(x - res / 2), round(y - res / 2)
+        else:
+            report.add(layer.name, i, None, "id", "no INSPIRE id and no cell centre columns (x_mp_*, y_mp_*)")
+            continue
+        p = coerce("integer", pop(i))
+        if p is not None and not isinstance(p, int):
+            report.add(layer.name, i, cid, "population", f"expected a whole number, got {p!r}")
+            continue
+        inspire = f"CRS3035RES{res}mN{n_}E{e_}"
+        corners.append((inspire, res, None if p is None or p < 0 else p, e_, n_))
+    if not corners:
+        return
+    boxes = np.array([shapely.box(e, n, e + r, n + r) for _, r, _, e, n in corners], dtype=object)
+    boxes = shapely.segmentize(boxes, max(25.0, min(r for _, r, _, _, _ in corners) / 4))
+    polys = to_storage(boxes, "EPSG:3035")
+    polys = shapely.set_precision(polys, 0.01)
+    for (cid, res, p, _, _), g in zip(corners, polys, strict=True):
+        plan.cells.append({"id": cid, "resolution_m": res, "population": p, "geom": g, "source": source, "year": year})
+
+
+def validate(layers: list[Layer], profile: Profile, opts: Options, report: Report) -> Plan:
+    """Map every layer through the profile and check everything; the plan is loadable when report.valid."""
+    plan = Plan(opts.operator)
+    feats: list[dict] = []
+    sectors: dict[str, list] = defaultdict(list)
+    for layer in layers:
+        lm = profile.layer_map(layer.name, opts.kind)
+        entry = {"name": layer.name, "features": layer.count, "crs": layer.crs, "target": lm.target if lm else None}
+        report.layers.append(entry)
+        if lm is None:
+            report.add(
+                layer.name, None, None, "layer", f"matches no layer of profile {profile.name!r}", "unknown_layer"
+            )
+            continue
+        if layer.count == 0:
+            continue
+        if lm.target == SECTORS:
+            _sector_rows(layer, lm, sectors, report)
+            continue
+        if lm.target == "population-cells":
+            _cells_layer(layer, lm, profile, plan, report)
+            continue
+        crs = _layer_crs(layer, profile, opts, report)
+        if crs is None:
+            continue
+        entry["crs"] = crs
+        kind = KINDS_BY_ID.get(lm.target)
+        geoms, ags = _prepare_geometries(layer, kind.geometry if kind else None, crs, opts, report, True)
+        if kind:
+            _asset_layer(layer, lm, kind, geoms, ags, feats, report)
+        elif lm.target in REFERENCE_TARGETS:
+            _reference_layer(layer, lm, geoms, ags, plan, report, opts)
+    _check_assets(feats, sectors, plan, report)
+    return plan
