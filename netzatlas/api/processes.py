@@ -1,0 +1,344 @@
+"""OGC API Processes: coverage runs as processes, executed as jobs in a background thread.
+
+A job is a coverage run (netzatlas.coverage.runs): its row holds status, progress and timings, so any
+worker process of the server answers /jobs/{id}. Execution is asynchronous unless the client sends
+`Prefer: respond-sync`; a crash of the engine marks the run failed (runs.execute), and runs left
+running by a process that ended are marked failed when the server starts (runs.reap_orphans).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from netzatlas.api.auth import principal
+from netzatlas.api.errors import ApiError, bad_request, not_found
+from netzatlas.api.negotiation import JSON, json_response, link, url
+from netzatlas.coverage import parameters, runs
+
+router = APIRouter()
+log = logging.getLogger("netzatlas.api.processes")
+PROCESSES = {"coverage-fiber": "fiber", "coverage-mobile": "mobile", "coverage-iot": "iot"}
+TITLES = {
+    "fiber": "Fiber homes passed",
+    "mobile": "Mobile coverage (LTE/NR)",
+    "iot": "IoT connectivity",
+}
+DESCRIPTIONS = {
+    "fiber": "Buildings within the drop distance of in-service fiber routes and distribution nodes; per building, "
+    "INSPIRE 100 m cell and district; gap polygons; planned routes counted separately.",
+    "mobile": "Best-server RSRP per operator, technology and band (3GPP TR 38.901 UMa/UMi or COST-231 Hata with "
+    "the 38.901 sector pattern) as a COG; coverage per cell and district by area, population and buildings; "
+    "white and grey spots.",
+    "iot": "Sensors and actuators whose stated connectivity is unavailable where they stand (LoRaWAN gateways at "
+    "868 MHz, the latest mobile run, fiber); density gaps per sensor type.",
+}
+STATUS = {"queued": "accepted", "running": "running", "succeeded": "successful", "failed": "failed"}
+# Coverage runs are CPU-bound and use both cores themselves: one at a time per server process.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coverage-job")
+SYNC_MIN_RESOLUTION_M = 10.0  # finer raster runs asked for synchronously run as jobs instead
+RESULT_LAYERS = ("coverage-cells", "coverage-districts", "coverage-gaps")
+
+
+def _pid(process_id: str) -> str:
+    if process_id not in PROCESSES:
+        raise not_found(f"no process {process_id!r}; see /processes")
+    return PROCESSES[process_id]
+
+
+def _inputs(analysis: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "municipality": {
+            "title": "Municipality key (AGS)",
+            "description": "Default: the only registered municipality.",
+            "minOccurs": 0,
+            "schema": {"type": "string", "pattern": "^[0-9]{8}$"},
+        }
+    }
+    for p in parameters.PARAMETERS[analysis]:
+        out[p.name] = {"title": p.description, "minOccurs": 0, "schema": p.schema()}
+    return out
+
+
+def _outputs(analysis: str) -> dict[str, Any]:
+    out = {
+        "statistics": {"title": "Statistics of the run", "schema": {"type": "object"}},
+        "model": {"title": "Model, parameters and assumptions", "schema": {"type": "object"}},
+        "cells": {"title": "Per INSPIRE 100 m cell (collection coverage-cells)", "schema": {"type": "object"}},
+        "districts": {"title": "Per district (collection coverage-districts, CSV)", "schema": {"type": "object"}},
+        "gaps": {"title": "Gap polygons (collection coverage-gaps)", "schema": {"type": "object"}},
+    }
+    cog = {"type": "string", "contentMediaType": "image/tiff; application=geotiff; profile=cloud-optimized"}
+    if analysis == "mobile":
+        out["rsrp"] = {"title": "Best-server RSRP per operator and band (COG)", "schema": cog}
+        out["classes"] = {"title": "White/grey spot classes and operator count (COG)", "schema": cog}
+    if analysis == "iot":
+        out["lorawan"] = {"title": "Best LoRaWAN gateway level (COG)", "schema": cog}
+    return out
+
+
+def _summary(request: Request, pid: str) -> dict[str, Any]:
+    analysis = PROCESSES[pid]
+    return {
+        "id": pid,
+        "title": TITLES[analysis],
+        "description": DESCRIPTIONS[analysis],
+        "version": "1.0.0",
+        "jobControlOptions": ["async-execute", "sync-execute"],
+        "outputTransmission": ["value", "reference"],
+        "links": [
+            link(url(request, f"/processes/{pid}"), "self", JSON, "process description"),
+            link(
+                url(request, f"/processes/{pid}/execution"),
+                "http://www.opengis.net/def/rel/ogc/1.0/execute",
+                JSON,
+                "execute",
+            ),
+        ],
+    }
+
+
+@router.get("/processes", tags=["processes"])
+async def process_list(request: Request) -> Response:
+    return json_response(
+        {
+            "processes": [_summary(request, pid) for pid in PROCESSES],
+            "links": [link(url(request, "/processes"), "self", JSON, "processes")],
+        }
+    )
+
+
+@router.get("/processes/{process_id}", tags=["processes"])
+async def process_description(request: Request, process_id: str) -> Response:
+    analysis = _pid(process_id)
+    return json_response({**_summary(request, process_id), "inputs": _inputs(analysis), "outputs": _outputs(analysis)})
+
+
+def status_info(request: Request, run: dict[str, Any]) -> dict[str, Any]:
+    jid = str(run["id"])
+    links = [link(url(request, f"/jobs/{jid}"), "self", JSON, "job status")]
+    if run["status"] == "succeeded":
+        links.append(link(url(request, f"/jobs/{jid}/results"), "http://www.opengis.net/def/rel/ogc/1.0/results", JSON))
+    return {
+        "type": "process",
+        "processID": f"coverage-{run['analysis']}",
+        "jobID": jid,
+        "status": STATUS[run["status"]],
+        "message": run["message"] or "",
+        "created": _ts(run["created_at"]),
+        "started": _ts(run["started_at"]),
+        "finished": _ts(run["finished_at"]),
+        "updated": _ts(run["finished_at"] or run["started_at"] or run["created_at"]),
+        "progress": round(100 * float(run["progress"])),
+        "municipality": run["municipality"],
+        "timings": run["timings"],
+        "links": links,
+    }
+
+
+def _ts(v: Any) -> str | None:
+    return v.isoformat() if v else None
+
+
+async def _may_run(request: Request) -> str:
+    who = await principal(request)
+    if who.role not in ("planner", "admin"):
+        if who.role == "anonymous":
+            raise ApiError(401, "Unauthorized", "coverage runs need a planner key", {"WWW-Authenticate": "Bearer"})
+        raise ApiError(403, "Forbidden", "coverage runs need a planner or admin key")
+    return f"api:{who.role}:{who.key_prefix}"
+
+
+def _job(db_url: str, run_id: str) -> None:
+    try:
+        runs.execute(db_url, run_id)
+    except BaseException as e:  # execute marks failures itself; this catches what happens around it
+        log.exception("coverage job %s", run_id)
+        runs.fail(db_url, run_id, e)
+
+
+@router.post("/processes/{process_id}/execution", tags=["processes"])
+async def execute(request: Request, process_id: str) -> Response:
+    analysis = _pid(process_id)
+    actor = await _may_run(request)
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError:
+        raise bad_request('the body must be JSON: {"inputs": {...}}') from None
+    if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):
+        raise bad_request("the body must be a JSON object with an object 'inputs'")
+    inputs = dict(body.get("inputs", {}))
+    municipality = inputs.pop("municipality", None)
+    db_url = request.app.state.database_url
+    try:
+        run = await run_in_threadpool(runs.create, db_url, analysis, municipality, inputs, actor)
+    except parameters.ParameterError as e:
+        raise bad_request(str(e)) from None
+    prefer = request.headers.get("prefer", "").lower()
+    res = run["parameters"].get("resolution_m")
+    small = res is None or res >= SYNC_MIN_RESOLUTION_M
+    if "respond-sync" in prefer and small:
+        done = await run_in_threadpool(runs.execute, db_url, run["id"])
+        if done["status"] != "succeeded":
+            raise ApiError(500, "ServerError", f"run {done['id']} failed: {done['message']}")
+        return json_response(
+            results_doc(request, done), headers={"Preference-Applied": "respond-sync", "Location": _loc(request, done)}
+        )
+    _executor.submit(_job, db_url, str(run["id"]))
+    headers = {"Location": _loc(request, run)}
+    if "respond-async" in prefer:
+        headers["Preference-Applied"] = "respond-async"
+    return json_response(status_info(request, run), status=201, headers=headers)
+
+
+def _loc(request: Request, run: dict[str, Any]) -> str:
+    return url(request, f"/jobs/{run['id']}")
+
+
+async def _run_or_404(request: Request, job_id: str) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(runs.get, request.app.state.database_url, job_id)
+    except runs.RunError:
+        raise ApiError(
+            404, "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-job", f"no job {job_id!r}"
+        ) from None
+
+
+@router.get("/jobs", tags=["processes"])
+async def jobs(request: Request) -> Response:
+    limit = min(int(request.query_params.get("limit", "100") or 100), 1000)
+    rows = await run_in_threadpool(runs.list_runs, request.app.state.database_url, limit)
+    return json_response(
+        {"jobs": [status_info(request, r) for r in rows], "links": [link(url(request, "/jobs"), "self", JSON)]}
+    )
+
+
+@router.get("/jobs/{job_id}", tags=["processes"])
+async def job(request: Request, job_id: str) -> Response:
+    return json_response(status_info(request, await _run_or_404(request, job_id)))
+
+
+def results_doc(request: Request, run: dict[str, Any]) -> dict[str, Any]:
+    jid = str(run["id"])
+    outputs = {
+        name: {
+            "href": url(request, f"/jobs/{jid}/outputs/{o['file']}"),
+            "type": o["media_type"],
+            "bands": o["bands"],
+            "sha256": o["sha256"],
+        }
+        for name, o in run["outputs"].items()
+    }
+    for layer in RESULT_LAYERS:
+        outputs[layer.removeprefix("coverage-")] = {
+            "href": url(request, f"/collections/{layer}/items", run_id=jid, limit=1000),
+            "type": "application/geo+json",
+        }
+    outputs["districts_csv"] = {"href": url(request, f"/jobs/{jid}/results/districts.csv"), "type": "text/csv"}
+    outputs["cells_csv"] = {"href": url(request, f"/jobs/{jid}/results/cells.csv"), "type": "text/csv"}
+    return {
+        "jobID": jid,
+        "processID": f"coverage-{run['analysis']}",
+        "municipality": run["municipality"],
+        "parameters": run["parameters"],
+        "model": run["model"],
+        "input_counts": run["input_counts"],
+        "statistics": run["statistics"],
+        "timings": run["timings"],
+        "outputs": outputs,
+    }
+
+
+async def _finished(request: Request, job_id: str) -> dict[str, Any]:
+    run = await _run_or_404(request, job_id)
+    if run["status"] == "failed":
+        raise ApiError(500, "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/failed", run["message"] or "")
+    if run["status"] != "succeeded":
+        raise ApiError(
+            404,
+            "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/result-not-ready",
+            f"job {job_id} is {STATUS[run['status']]}",
+        )
+    return run
+
+
+@router.get("/jobs/{job_id}/results", tags=["processes"])
+async def results(request: Request, job_id: str) -> Response:
+    return json_response(results_doc(request, await _finished(request, job_id)))
+
+
+@router.get("/jobs/{job_id}/outputs/{name}", tags=["processes"])
+async def output_file(request: Request, job_id: str, name: str) -> Response:
+    """A raster output: a COG served with HTTP range requests (GDAL /vsicurl/, QGIS)."""
+    run = await _finished(request, job_id)
+    files = {o["file"] for o in run["outputs"].values()}
+    if name not in files:
+        raise not_found(f"job {job_id} has no output {name!r}; it has {', '.join(sorted(files)) or 'none'}")
+    path = runs.output_dir(run["id"]) / name
+    if not path.is_file():
+        raise not_found(f"the file of output {name!r} is missing on this server")
+    return FileResponse(path, media_type="image/tiff; application=geotiff; profile=cloud-optimized", filename=name)
+
+
+def _flat(prefix: str, v: Any, out: dict[str, Any]) -> None:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _flat(f"{prefix}.{k}" if prefix else k, x, out)
+    else:
+        out[prefix] = v
+
+
+CSV_TABLES = {
+    "districts.csv": ("coverage_districts", "district_id, name", "district_id"),
+    "cells.csv": ("coverage_cells", "cell_id", "cell_id"),
+}
+
+
+@router.get("/jobs/{job_id}/results/{name}", tags=["processes"])
+async def results_csv(request: Request, job_id: str, name: str) -> Response:
+    """Statistics per district or cell as CSV (metrics flattened to columns like covered.share_area)."""
+    if name not in CSV_TABLES:
+        raise not_found(f"no result {name!r}; available: {', '.join(CSV_TABLES)}")
+    run = await _finished(request, job_id)
+    table, key_cols, order = CSV_TABLES[name]
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {key_cols}, buildings, population, share_covered, metrics FROM {table} "
+            f"WHERE run_id = %s ORDER BY {order}",
+            (str(run["id"]),),
+        )
+        rows = await cur.fetchall()
+    flat = []
+    for r in rows:
+        f: dict[str, Any] = {k: v for k, v in r.items() if k != "metrics"}
+        _flat("", r["metrics"], f)
+        flat.append(f)
+    columns: list[str] = []
+    for f in flat:
+        columns += [c for c in f if c not in columns]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(flat)
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{run["analysis"]}-{job_id}-{name}"'},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Include the routes; mark runs failed whose worker process on this host has ended."""
+    app.include_router(router)
+    try:
+        runs.reap_orphans(app.state.database_url)
+    except Exception as e:  # the database may not be reachable yet; /health reports that
+        log.warning("could not check for orphaned coverage runs: %s", e)

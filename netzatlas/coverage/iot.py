@@ -1,0 +1,336 @@
+"""IoT connectivity: devices whose stated connectivity is unavailable where they stand; density gaps.
+
+LoRaWAN: gateway coverage at 868 MHz with the same radio code as mobile (omnidirectional gateways).
+NB-IoT, LTE-M, LTE, 5G: the latest succeeded mobile run (any operator, RSRP >= its threshold).
+Fiber: an in-service fiber route or distribution node within the drop distance.
+Density gaps: INSPIRE 100 m cells farther than a sensor type's service radius from any sensor of it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import orjson
+import rasterio
+import shapely
+
+from netzatlas import db
+from netzatlas.coverage import radio, rasters, runs, terrain
+from netzatlas.coverage.fiber import CELL_GEOM_SQL, NODES, ROUTES
+from netzatlas.coverage.grid import (
+    CELL_M,
+    INSPIRE_SRID,
+    STORAGE_SRID,
+    Grid,
+    cell_key,
+    inspire_cells,
+    key_to_id,
+    merge_cells,
+    to_inspire,
+)
+from netzatlas.coverage.mobile import model_description as radio_description
+from netzatlas.coverage.mobile import radio_model
+from netzatlas.coverage.parameters import ParameterError
+from netzatlas.coverage.runs import Context
+
+MOBILE_TECH = {"nbiot": "LTE", "ltem": "LTE", "lte": "LTE", "5g": "NR"}
+
+DEVICES_SQL = """
+    SELECT id::text AS id, kind, coalesce(attributes->>'sensor_type', attributes->>'actuator_type') AS device_type,
+           attributes->>'connectivity' AS connectivity, ST_X(geom) AS x, ST_Y(geom) AS y
+    FROM assets
+    WHERE kind IN ('sensors', 'actuators') AND status = 'in_service' AND retired_at IS NULL
+      AND municipality = %(ags)s
+    ORDER BY kind, id
+"""
+GATEWAYS_SQL = """
+    SELECT id::text AS id, ST_X(geom) AS x, ST_Y(geom) AS y, (attributes->>'height_m')::float8 AS height_m,
+           (attributes->>'frequency_mhz')::float8 AS frequency_mhz, (attributes->>'eirp_dbm')::float8 AS eirp_dbm
+    FROM assets
+    WHERE kind = 'iot-gateways' AND status = 'in_service' AND retired_at IS NULL
+      AND attributes->>'technology' = 'lorawan'
+      AND ST_DWithin(geom, (SELECT boundary FROM municipalities WHERE ags = %(ags)s), %(range)s)
+    ORDER BY id
+"""
+
+
+def _mobile_run(conn: Any, ctx: Context) -> dict[str, Any] | None:
+    ref = ctx.params["mobile_run"]
+    if ref == "latest":
+        return runs.latest(conn, "mobile", ctx.municipality)
+    row = conn.execute(
+        "SELECT * FROM coverage_runs WHERE id::text = %s AND analysis = 'mobile' AND status = 'succeeded'", (ref,)
+    ).fetchone()
+    if row is None:
+        raise ParameterError(f"mobile_run: no succeeded mobile run {ref!r}")
+    return row
+
+
+def _mobile_levels(run: dict[str, Any], xs: np.ndarray, ys: np.ndarray) -> dict[str, np.ndarray]:
+    """Best any-operator level per technology at the points, from the mobile run's raster."""
+    path = runs.output_dir(run["id"]) / run["outputs"]["rsrp"]["file"]
+    out: dict[str, np.ndarray] = {}
+    with rasterio.open(path) as ds:
+        rows, cols = rasterio.transform.rowcol(ds.transform, xs, ys)
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        ok = (rows >= 0) & (rows < ds.height) & (cols >= 0) & (cols < ds.width)
+        for i, desc in enumerate(ds.descriptions, start=1):
+            if not desc or "any operator" not in desc:
+                continue
+            tech = "NR" if ", NR " in desc else "LTE"
+            band = ds.read(i)
+            v = np.full(len(xs), -np.inf, np.float32)
+            v[ok] = band[rows[ok], cols[ok]]
+            v[v <= radio.NODATA] = -np.inf
+            out[tech] = np.maximum(out.get(tech, v), v)
+    return out
+
+
+def density_gaps(conn: Any, keys: np.ndarray, radii: dict[str, float]) -> dict[str, np.ndarray]:
+    """Per sensor type, the keys of cells whose centre is farther than the radius from every sensor of the type."""
+    from pyproj import Transformer
+
+    sensors = conn.execute(
+        """SELECT attributes->>'sensor_type' AS type, ST_X(geom) AS x, ST_Y(geom) AS y FROM assets_sensors
+           WHERE status = 'in_service' AND retired_at IS NULL"""
+    ).fetchall()
+    back = Transformer.from_crs(INSPIRE_SRID, STORAGE_SRID, always_xy=True)
+    cx, cy = back.transform((keys % 1_000_000) * CELL_M + CELL_M / 2, (keys // 1_000_000) * CELL_M + CELL_M / 2)
+    out = {}
+    for t, radius in radii.items():
+        pts = np.array([(s["x"], s["y"]) for s in sensors if s["type"] == t], dtype=np.float64).reshape(-1, 2)
+        far = np.ones(len(keys), dtype=bool)
+        for chunk in np.array_split(pts, max(1, len(pts) // 256)):  # bounded memory: cells x 256 at a time
+            if len(chunk):
+                d2 = (cx[:, None] - chunk[None, :, 0]) ** 2 + (cy[:, None] - chunk[None, :, 1]) ** 2
+                far &= d2.min(axis=1) > radius * radius
+        out[t] = np.sort(keys[far])
+    return out
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    p = ctx.params
+    model = radio_model(p)
+    with db.connect(ctx.url) as conn:
+        devices = conn.execute(DEVICES_SQL, {"ags": ctx.municipality}).fetchall()
+        gateways = conn.execute(GATEWAYS_SQL, {"ags": ctx.municipality, "range": p["max_range_m"]}).fetchall()
+        mobile = _mobile_run(conn, ctx)
+        fiber_ok = {
+            r["id"]
+            for r in conn.execute(
+                f"""SELECT d.id::text AS id FROM assets d WHERE d.kind IN ('sensors', 'actuators')
+                    AND d.municipality = %(ags)s AND d.attributes->>'connectivity' = 'fiber' AND EXISTS (
+                      SELECT 1 FROM (SELECT geom, status, retired_at FROM {ROUTES} UNION ALL
+                                     SELECT geom, status, retired_at FROM {NODES}) a
+                      WHERE a.status = 'in_service' AND a.retired_at IS NULL
+                        AND ST_DWithin(a.geom, d.geom, %(drop)s))""",
+                {"ags": ctx.municipality, "drop": p["drop_distance_m"]},
+            ).fetchall()
+        }
+    grid = Grid.cover(ctx.boundary.bounds, p["resolution_m"])
+    dem = terrain.load(p["dem"], grid) if p.get("dem") else None
+    txs = [
+        radio.Transmitter(
+            x=g["x"],
+            y=g["y"],
+            height_m=g["height_m"] or p["gateway_height_m"],
+            frequency_mhz=g["frequency_mhz"]
+            if g["frequency_mhz"] and g["frequency_mhz"] < 1000
+            else p["lorawan_frequency_mhz"],
+            eirp_dbm=g["eirp_dbm"] if g["eirp_dbm"] is not None else p["gateway_eirp_dbm"],
+            band=0,
+            offset_db=-p["indoor_loss_db"],
+        )
+        for g in gateways
+    ]
+    ctx.lap("inputs")
+    ctx.report(0.1, f"{len(devices)} devices, {len(txs)} LoRaWAN gateways")
+    thr = p["lorawan_threshold_dbm"]
+    res = radio.best_server(grid, txs, model, thr, 1, terrain=dem)
+    inside = grid.mask(ctx.boundary)
+    lora = res.levels[0]
+    lora[~inside] = radio.NODATA
+    ctx.lap("radio")
+    xs = np.array([d["x"] for d in devices], dtype=np.float64)
+    ys = np.array([d["y"] for d in devices], dtype=np.float64)
+    lora_at = np.full(len(devices), -np.inf, np.float32)
+    for tx in txs:  # exact levels at the devices (not the pixel value)
+        lora_at = np.maximum(lora_at, radio.level(tx, model, xs, ys, dem))
+    mob = _mobile_levels(mobile, xs, ys) if mobile and devices else {}
+    mob_thr = mobile["parameters"]["threshold_dbm"] if mobile else None
+    rows = []
+    for i, d in enumerate(devices):
+        c = d["connectivity"]
+        level = None
+        if c == "lorawan":
+            level = float(lora_at[i])
+            ok, why = level >= thr, f"best gateway level {level:.1f} dBm vs threshold {thr:g} dBm"
+        elif c in MOBILE_TECH:
+            tech = MOBILE_TECH[c]
+            if mobile is None:
+                ok, why = None, "no succeeded mobile run for this municipality"
+            elif tech not in mob:
+                ok, why = False, f"no {tech} sector in mobile run {mobile['id']}"
+            else:
+                level = float(mob[tech][i])
+                ok = level >= mob_thr
+                why = f"{tech} best server {level:.1f} dBm vs threshold {mob_thr:g} dBm (mobile run {mobile['id']})"
+        elif c == "fiber":
+            ok = d["id"] in fiber_ok
+            why = (
+                f"in-service fiber within {p['drop_distance_m']:g} m"
+                if ok
+                else f"no in-service fiber within {p['drop_distance_m']:g} m"
+            )
+        elif c == "wifi":
+            ok, why = None, "not assessed: the registry holds no Wi-Fi access points"
+        else:
+            ok, why = None, "no connectivity stated"
+        rows.append(
+            (
+                ctx.run_id,
+                d["id"],
+                d["kind"],
+                d["device_type"],
+                c,
+                ok,
+                None if level is None or not np.isfinite(level) else round(level, 2),
+                why,
+            )
+        )
+    ctx.report(0.5, "devices assessed")
+    outputs = {
+        "lorawan": rasters.write_cog(
+            ctx.out_dir / "lorawan.tif",
+            grid,
+            lora,
+            [f"best LoRaWAN gateway level dBm ({p['lorawan_frequency_mhz']:g} MHz)"],
+            radio.NODATA,
+            {"netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode()},
+        )
+    }
+    ctx.lap("rasters")
+    covered = lora >= thr
+    cells, keys = inspire_cells(ctx.boundary)
+    ckeys = grid.cell_keys()
+    kid, ksum = rasters.zone_sums(ckeys, inside, {"px": np.ones(inside.shape), "cov": covered.astype(np.float64)})
+    share = dict(zip(kid.tolist(), (ksum["cov"] / np.maximum(ksum["px"], 1)).tolist(), strict=True))
+    dkeys = cell_key(*reversed(to_inspire().transform(xs, ys))) if devices else np.zeros(0, np.int64)
+    per_cell = Counter(dkeys.tolist())
+    unavailable = Counter(k for k, r in zip(dkeys.tolist(), rows, strict=True) if r[5] is False)
+    with db.transaction(ctx.url) as conn:
+        conn.execute("SET LOCAL jit = off")
+        with conn.cursor().copy(
+            "COPY coverage_devices (run_id, asset_id, kind, device_type, connectivity, available, level_dbm, reason) "
+            "FROM STDIN"
+        ) as copy:
+            for r in rows:
+                copy.write_row(r)
+        conn.execute(
+            "CREATE TEMP TABLE iot_cells (cell_id text, lorawan float8, devices int, unavailable int) ON COMMIT DROP"
+        )
+        with conn.cursor().copy("COPY iot_cells FROM STDIN") as copy:
+            for cid, k in zip(cells, keys.tolist(), strict=True):
+                copy.write_row((cid, share.get(k), per_cell.get(k, 0), unavailable.get(k, 0)))
+        conn.execute(
+            f"""CREATE TEMP TABLE iot_cellgeom ON COMMIT DROP AS
+                SELECT cell_id, lorawan, devices, unavailable, {CELL_GEOM_SQL.format(c="cell_id")} AS geom
+                FROM iot_cells;
+                CREATE INDEX ON iot_cellgeom USING gist (geom)"""
+        )
+        radii = p["service_radius_m"]
+        missing = density_gaps(conn, keys, radii)
+        conn.execute("CREATE TEMP TABLE iot_missing (cell_id text, type text) ON COMMIT DROP")
+        with conn.cursor().copy("COPY iot_missing FROM STDIN") as copy:
+            for t, ks in missing.items():
+                for k in ks.tolist():
+                    copy.write_row((key_to_id(k), t))
+        conn.execute(
+            """INSERT INTO coverage_cells (run_id, analysis, cell_id, share_covered, metrics, geom)
+               SELECT %(run)s, 'iot', c.cell_id, c.lorawan,
+                      jsonb_build_object('lorawan_share_area', round(c.lorawan::numeric, 6),
+                          'sensor_types_missing', coalesce(m.types, '[]'),
+                          'devices', c.devices, 'devices_unavailable', c.unavailable),
+                      ST_Transform(c.geom, 25832)
+               FROM iot_cellgeom c
+               LEFT JOIN (SELECT cell_id, jsonb_agg(type ORDER BY type) AS types FROM iot_missing GROUP BY cell_id) m
+                 USING (cell_id)
+               ORDER BY c.cell_id""",
+            {"run": ctx.run_id},
+        )
+        for t in sorted(radii):
+            merged = merge_cells(missing[t])
+            for _poly, m in merged:
+                m.update(service_radius_m=radii[t])
+            rasters.write_gaps(conn, ctx.run_id, "iot", f"density:{t}", merged)
+        polys = rasters.polygons(grid, inside & ~covered, min_pixels=4)
+        if polys:
+            conn.execute(
+                """INSERT INTO coverage_gaps (run_id, analysis, gap, area_m2, metrics, geom)
+                   SELECT %s, 'iot', 'lorawan', ST_Area(g), '{}', ST_Multi(g)
+                   FROM (SELECT ST_SetSRID(ST_GeomFromWKB(w), 25832) AS g FROM unnest(%s::bytea[]) w) s""",
+                (ctx.run_id, [shapely.to_wkb(q) for q in polys]),
+            )
+        conn.execute(
+            """INSERT INTO coverage_districts (run_id, analysis, district_id, name, buildings, population,
+                                               share_covered,
+                                               metrics, geom)
+               SELECT %(run)s, 'iot', dt.id, dt.name, NULL, NULL, NULL,
+                      jsonb_build_object('devices', count(d.asset_id),
+                                         'devices_unavailable', count(d.asset_id) FILTER (WHERE d.available = false),
+                                         'devices_not_assessed', count(d.asset_id) FILTER (WHERE d.available IS NULL)),
+                      dt.boundary
+               FROM districts dt
+               LEFT JOIN assets a ON a.kind IN ('sensors', 'actuators') AND ST_Intersects(dt.boundary, a.geom)
+               LEFT JOIN coverage_devices d ON d.asset_id = a.id AND d.run_id = %(run)s
+               WHERE dt.municipality = %(ags)s GROUP BY dt.id, dt.name, dt.boundary""",
+            {"run": ctx.run_id, "ags": ctx.municipality},
+        )
+        by_conn = conn.execute(
+            """SELECT connectivity, count(*) AS devices, count(*) FILTER (WHERE available) AS available,
+                      count(*) FILTER (WHERE available = false) AS unavailable,
+                      count(*) FILTER (WHERE available IS NULL) AS not_assessed
+               FROM coverage_devices WHERE run_id = %s GROUP BY connectivity ORDER BY connectivity""",
+            (ctx.run_id,),
+        ).fetchall()
+        gaps = conn.execute(
+            "SELECT gap, count(*) AS n, round(sum(area_m2)::numeric, 1)::float8 AS area FROM coverage_gaps "
+            "WHERE run_id = %s GROUP BY gap ORDER BY gap",
+            (ctx.run_id,),
+        ).fetchall()
+    ctx.lap("results")
+    ctx.report(1.0, "iot done")
+    desc = radio_description({**p, "threshold_dbm": thr}, dem is not None, kind="level")
+    desc["name"] = "IoT connectivity"
+    desc["description"] = (
+        "Devices in service whose stated connectivity is unavailable where they stand. LoRaWAN: "
+        + desc["description"].replace(
+            "in-service sectors per operator, technology and band, and over all operators",
+            "in-service LoRaWAN gateways (omnidirectional)",
+        )
+        + " NB-IoT/LTE-M/LTE and 5G: any-operator RSRP of "
+        + (f"mobile run {mobile['id']}. " if mobile else "no mobile run (not assessed). ")
+        + f"Fiber: in-service route or node within {p['drop_distance_m']:g} m. Density gaps: INSPIRE 100 m cells whose "
+        "centre is farther than the sensor type's service radius from every in-service sensor of that type."
+    )
+    return {
+        "model": desc,
+        "input_counts": {
+            "devices": len(devices),
+            "lorawan_gateways": len(txs),
+            "mobile_run": str(mobile["id"]) if mobile else None,
+            "cells": len(cells),
+        },
+        "statistics": {
+            "devices": len(devices),
+            "by_connectivity": {
+                r["connectivity"]: {k: int(v) for k, v in r.items() if k != "connectivity"} for r in by_conn
+            },
+            "lorawan_share_area": round(float(covered[inside].mean()), 6) if inside.any() else None,
+            "gaps": {g["gap"]: {"polygons": g["n"], "area_m2": g["area"]} for g in gaps},
+            "pixel_sector_evaluations": res.evaluations,
+        },
+        "outputs": outputs,
+    }

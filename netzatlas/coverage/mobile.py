@@ -1,0 +1,368 @@
+"""Mobile coverage (LTE/NR): best server per operator and band on a raster, cells, districts, gaps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+from psycopg.types.json import Jsonb
+
+from netzatlas import db
+from netzatlas.coverage import pathloss, radio, rasters, terrain
+from netzatlas.coverage.grid import Grid, key_to_id
+from netzatlas.coverage.runs import Context
+
+SECTORS_SQL = """
+    SELECT site_id, site_external_id, operator, technology, band, frequency_mhz, azimuth_deg,
+           coalesce(mech_tilt_deg, 0) + coalesce(elec_tilt_deg, 0) AS tilt_deg, height_m, eirp_dbm, bandwidth_mhz,
+           coalesce(h_beamwidth_deg, 65) AS h_beamwidth_deg, coalesce(v_beamwidth_deg, 65) AS v_beamwidth_deg,
+           ST_X(geom) AS x, ST_Y(geom) AS y
+    FROM radio_sectors
+    WHERE status = 'in_service'
+      AND ST_DWithin(geom, (SELECT boundary FROM municipalities WHERE ags = %(ags)s), %(range)s)
+    ORDER BY operator, technology, band, site_id, sector
+"""
+
+
+@dataclass(frozen=True)
+class Layer:
+    operator: str  # "any" for the best over all operators
+    technology: str
+    band: str
+    frequency_mhz: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.operator} {self.technology} {self.band}"
+
+    @property
+    def description(self) -> str:
+        who = "any operator" if self.operator == "any" else f"operator {self.operator}"
+        return f"best-server RSRP dBm, {who}, {self.technology} {self.band} ({self.frequency_mhz:g} MHz)"
+
+
+def radio_model(p: dict[str, Any]) -> radio.RadioModel:
+    return radio.RadioModel(
+        name=p["model"],
+        los=p["los"],
+        ue_height_m=p["ue_height_m"],
+        metropolitan=p["hata_environment"] == "metropolitan",
+        max_range_m=p["max_range_m"],
+    )
+
+
+def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[str, Any]:
+    names = {
+        "uma": "3GPP TR 38.901 UMa",
+        "umi": "3GPP TR 38.901 UMi street canyon",
+        "hata": f"COST-231 Hata ({p['hata_environment']} city)",
+    }
+    los = (
+        f"terrain line of sight from the DEM {p['dem']} ({radio.LOS_SAMPLES} samples per path): LOS formula where no "
+        "terrain sample blocks the ray, NLOS otherwise; heights relative to the receiver's ground"
+        if dem
+        else (
+            "no DEM: every path is assumed "
+            + ("line of sight (LOS formula)" if p["los"] == "los" else "non line of sight (NLOS = max(LOS, NLOS))")
+            + " on flat terrain"
+        )
+    )
+    if p["model"] == "hata":
+        los = "COST-231 Hata is an empirical NLOS model; " + ("terrain heights from the DEM" if dem else "flat terrain")
+    return {
+        "name": names[p["model"]],
+        "description": (
+            f"Received level per pixel = EIRP - path loss ({names[p['model']]}) + 3GPP TR 38.901 table 7.3-1 sector "
+            "pattern (A_H with the sector's horizontal beamwidth, A_V with its vertical beamwidth and tilt = "
+            f"mechanical + electrical, 30 dB cap); {kind} = level - 10 log10(12 N_RB) - indoor loss; best server "
+            "per pixel over all in-service sectors per operator, technology and band, and over all operators."
+        ),
+        "assumptions": {
+            "los": los,
+            "receiver_height_m": p["ue_height_m"],
+            "antenna_heights": "height_m of each sector above ground",
+            "thresholds_dbm": {k: p[k] for k in p if k.endswith("threshold_dbm")},
+            "indoor_loss_db": p["indoor_loss_db"],
+            "n_rb": "LTE 5 per MHz; NR 90 % occupancy at 15 kHz (< 3 GHz) or 30 kHz subcarrier spacing",
+            "distances": f"2D distances below {pathloss.MIN_DISTANCE_M:g} m use {pathloss.MIN_DISTANCE_M:g} m; "
+            f"no transmitter is evaluated beyond {p['max_range_m']:g} m or where it cannot reach the threshold",
+            "validity": "38.901 UMa/UMi: 10 m - 5 km; COST-231 Hata: 1500-2000 MHz, 1-20 km, hb 30-200 m "
+            "(used outside these ranges as an extrapolation)",
+            "raster": f"EPSG:25832 at {p['resolution_m']:g} m, pixel centres; levels below the threshold are nodata",
+        },
+    }
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    p = ctx.params
+    model = radio_model(p)
+    with db.connect(ctx.url) as conn:
+        sectors = conn.execute(SECTORS_SQL, {"ags": ctx.municipality, "range": p["max_range_m"]}).fetchall()
+        inputs = _inputs(conn, ctx)
+    grid = Grid.cover(ctx.boundary.bounds, p["resolution_m"])
+    operators = sorted({s["operator"] for s in sectors})
+    bands = sorted({(s["technology"], s["band"], float(s["frequency_mhz"])) for s in sectors})
+    layers = [Layer(o, t, b, f) for o in operators for (t, b, f) in bands]
+    index = {(lay.operator, lay.technology, lay.band): i for i, lay in enumerate(layers)}
+    txs = [
+        radio.Transmitter(
+            x=s["x"],
+            y=s["y"],
+            height_m=s["height_m"],
+            frequency_mhz=s["frequency_mhz"],
+            eirp_dbm=s["eirp_dbm"],
+            band=index[(s["operator"], s["technology"], s["band"])],
+            azimuth_deg=s["azimuth_deg"],
+            tilt_deg=s["tilt_deg"],
+            h_beamwidth_deg=s["h_beamwidth_deg"],
+            v_beamwidth_deg=s["v_beamwidth_deg"],
+            offset_db=-10
+            * math.log10(12 * radio.resource_blocks(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"]))
+            - p["indoor_loss_db"],
+        )
+        for s in sectors
+    ]
+    dem = terrain.load(p["dem"], grid) if p.get("dem") else None
+    ctx.lap("inputs")
+    ctx.report(0.05, f"{len(txs)} sectors over {grid.pixels:,} pixels")
+    res = radio.best_server(
+        grid,
+        txs,
+        model,
+        p["threshold_dbm"],
+        max(len(layers), 1),
+        terrain=dem,
+        progress=lambda done, total: ctx.report(0.05 + 0.6 * done / max(total, 1), f"sector {done}/{total}"),
+    )
+    ctx.lap("radio")
+    inside = grid.mask(ctx.boundary)
+    levels = res.levels[: len(layers)]
+    levels[:, ~inside] = radio.NODATA
+    # any operator per technology and band
+    any_layers = [Layer("any", t, b, f) for (t, b, f) in bands]
+    any_levels = (
+        np.stack([levels[[index[(o, t, b)] for o in operators]].max(axis=0) for (t, b, _f) in bands])
+        if bands
+        else np.zeros((0, grid.height, grid.width), np.float32)
+    )
+    covered_any = any_levels >= p["threshold_dbm"]  # per band
+    op_covered = (
+        np.stack(
+            [(levels[[index[(o, t, b)] for (t, b, _f) in bands]] >= p["threshold_dbm"]).any(axis=0) for o in operators]
+        )
+        if operators
+        else np.zeros((0, grid.height, grid.width), bool)
+    )
+    n_ops = op_covered.sum(axis=0).astype(np.uint8)
+    # 0 white spot (no 4G/5G from any operator), 1 grey spot (only some operators), 2 all operators
+    klass = np.where(n_ops == 0, 0, np.where(n_ops < max(len(operators), 1), 1, 2)).astype(np.uint8)
+    klass[~inside] = 255
+    good_any = (any_levels >= p["good_threshold_dbm"]).any(axis=0) if bands else np.zeros(inside.shape, bool)
+    ctx.report(0.7, "writing rasters")
+    tags = {
+        "netzatlas_model": orjson.dumps(model_description(p, dem is not None)).decode(),
+        "netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode(),
+    }
+    out = ctx.out_dir
+    all_levels = np.concatenate([levels, any_levels]) if layers else any_levels
+    outputs = {}
+    if len(all_levels):
+        outputs["rsrp"] = rasters.write_cog(
+            out / "rsrp.tif", grid, all_levels, [lay.description for lay in [*layers, *any_layers]], radio.NODATA, tags
+        )
+    outputs["classes"] = rasters.write_cog(
+        out / "classes.tif",
+        grid,
+        np.stack([klass, np.where(inside, n_ops, 255).astype(np.uint8)]),
+        ["class: 0 white spot (no 4G/5G), 1 grey spot (some operators), 2 all operators", "operators with 4G/5G"],
+        255,
+        tags,
+    )
+    ctx.lap("rasters")
+    ctx.report(0.8, "cells and districts")
+    stats = _aggregate(ctx, grid, inside, covered_any, any_layers, klass, good_any, op_covered, operators)
+    stats["sectors"] = len(txs)
+    stats["sectors_reaching_threshold"] = res.transmitters
+    stats["pixel_sector_evaluations"] = res.evaluations
+    stats["pixels"] = int(inside.sum())
+    ctx.lap("aggregates")
+    ctx.report(1.0, "mobile done")
+    inputs.update(sectors_in_service=len(txs), sites=len({s["site_id"] for s in sectors}), operators=len(operators))
+    return {
+        "model": model_description(p, dem is not None),
+        "input_counts": inputs,
+        "statistics": stats,
+        "outputs": outputs,
+    }
+
+
+def _inputs(conn: Any, ctx: Context) -> dict[str, int]:
+    row = conn.execute(
+        """SELECT (SELECT count(*) FROM buildings WHERE municipality = %(ags)s) AS buildings,
+                  (SELECT count(*) FROM population_cells) AS population_cells,
+                  (SELECT count(*) FROM districts WHERE municipality = %(ags)s) AS districts""",
+        {"ags": ctx.municipality},
+    ).fetchone()
+    return {k: int(v) for k, v in row.items()}
+
+
+def weights(conn: Any, ctx: Context, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, Any]]:
+    """Population per pixel, buildings per pixel, district label raster and district rows."""
+    pops = conn.execute(
+        "SELECT ST_AsBinary(geom) AS g, population FROM population_cells WHERE population IS NOT NULL "
+        "AND ST_Intersects(geom, ST_Envelope(ST_SetSRID(ST_MakeBox2D(ST_Point(%s, %s), ST_Point(%s, %s)), 25832))) "
+        "ORDER BY resolution_m DESC, id",
+        (grid.x0, grid.y0 - grid.height * grid.res, grid.x0 + grid.width * grid.res, grid.y0),
+    ).fetchall()
+    pop = np.zeros((grid.height, grid.width), np.float64)
+    if pops:
+        lab = grid.labels([(shapely.from_wkb(bytes(r["g"])), i + 1) for i, r in enumerate(pops)])
+        counts = np.bincount(lab.ravel(), minlength=len(pops) + 1)
+        people = np.r_[0.0, [float(r["population"]) for r in pops]]
+        pop = np.where(lab > 0, people[lab] / np.maximum(counts[lab], 1), 0.0)
+    pts = conn.execute(
+        "SELECT ST_X(p) AS x, ST_Y(p) AS y FROM (SELECT ST_PointOnSurface(geom) AS p FROM buildings "
+        "WHERE municipality = %s) s",
+        (ctx.municipality,),
+    ).fetchall()
+    bld = np.zeros((grid.height, grid.width), np.float64)
+    if pts:
+        r, c, ok = grid.index(np.array([p["x"] for p in pts]), np.array([p["y"] for p in pts]))
+        np.add.at(bld, (r[ok], c[ok]), 1.0)
+    drows = conn.execute(
+        "SELECT id, name, ST_AsBinary(boundary) AS g FROM districts WHERE municipality = %s ORDER BY id",
+        (ctx.municipality,),
+    ).fetchall()
+    dlab = grid.labels([(shapely.from_wkb(bytes(d["g"])), d["id"]) for d in drows])
+    return pop, bld, dlab, {d["id"]: d for d in drows}
+
+
+def _aggregate(
+    ctx: Context,
+    grid: Grid,
+    inside: np.ndarray,
+    covered: np.ndarray,
+    any_layers: list[Layer],
+    klass: np.ndarray,
+    good: np.ndarray,
+    op_covered: np.ndarray,
+    operators: list[str],
+) -> dict[str, Any]:
+    with db.connect(ctx.url) as conn:
+        pop, bld, dlab, _districts = weights(conn, ctx, grid)
+    one = np.ones(inside.shape, np.float64)
+    cov4g5g = (klass == 1) | (klass == 2)
+    values: dict[str, np.ndarray] = {"pixels": one, "population": pop, "buildings": bld}
+    masks = {"covered": cov4g5g, "good": good, "white": klass == 0, "grey": klass == 1}
+    for lay, m in zip(any_layers, covered, strict=True):
+        masks[f"{lay.technology} {lay.band}"] = m
+    for o, m in zip(operators, op_covered, strict=True):
+        masks[f"operator {o}"] = m
+    for name, m in masks.items():
+        for w in ("pixels", "population", "buildings"):
+            values[f"{name}|{w}"] = np.where(m, values[w], 0.0)
+    area = grid.pixel_area_m2
+
+    def table(sums: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Metrics per zone, computed column-wise (numpy), then turned into plain dicts."""
+        cols: dict[str, list] = {"area_m2": np.round(sums["pixels"] * area, 1).tolist()}
+        for name in masks:
+            for w, label in (
+                ("pixels", "share_area"),
+                ("population", "share_population"),
+                ("buildings", "share_buildings"),
+            ):
+                den = sums[w]
+                share = np.round(np.divide(sums[f"{name}|{w}"], den, out=np.full(den.shape, np.nan), where=den > 0), 6)
+                cols[f"{name}|{label}"] = share.tolist()
+        out = []
+        for i in range(len(sums["pixels"])):
+            m: dict[str, Any] = {"area_m2": cols["area_m2"][i]}
+            for name in masks:
+                entry = {}
+                for label in ("share_area", "share_population", "share_buildings"):
+                    v = cols[f"{name}|{label}"][i]
+                    if v == v:  # not NaN
+                        entry[label] = v
+                m[name] = entry
+            out.append(m)
+        return out
+
+    keys = grid.cell_keys()
+    ids, sums = rasters.zone_sums(keys, inside, values)
+    cell_metrics = table(sums)
+    cells = [
+        (key_to_id(k), int(b), round(pop_, 2), m["covered"].get("share_area"), m)
+        for k, b, pop_, m in zip(
+            ids.tolist(), sums["buildings"].tolist(), sums["population"].tolist(), cell_metrics, strict=True
+        )
+    ]
+    did, dsums = rasters.zone_sums(dlab, inside & (dlab > 0), values)
+    total_ids, tsums = rasters.zone_sums(np.zeros(inside.shape, np.int32), inside, values)
+    total = table(tsums)[0] if len(total_ids) else {}
+    dmetrics = table(dsums)
+    with db.transaction(ctx.url) as conn:
+        _write_cells(conn, ctx, cells)
+        for i, d in enumerate(did):
+            conn.execute(
+                """INSERT INTO coverage_districts (run_id, analysis, district_id, name, buildings, population,
+                       share_covered, metrics, geom)
+                   SELECT %s, %s, id, name, %s, %s, %s, %s, boundary FROM districts WHERE id = %s""",
+                (
+                    ctx.run_id,
+                    ctx.analysis,
+                    int(dsums["buildings"][i]),
+                    round(float(dsums["population"][i]), 2),
+                    dmetrics[i]["covered"].get("share_area"),
+                    Jsonb(dmetrics[i]),
+                    int(d),
+                ),
+            )
+        gaps = _write_gaps(conn, ctx, grid, {"white_spot": klass == 0, "grey_spot": klass == 1})
+    return {
+        "area_km2": round(float(inside.sum()) * area / 1e6, 4),
+        "population": round(float(pop[inside].sum()), 2),
+        "buildings": int(bld[inside].sum()),
+        "coverage": total,
+        "cells": len(cells),
+        "gaps": gaps,
+    }
+
+
+def _write_cells(conn: Any, ctx: Context, cells: list[tuple]) -> None:
+    """COPY the cells into staging, then one INSERT computing each INSPIRE cell's polygon in PostGIS."""
+    from netzatlas.coverage.fiber import CELL_GEOM_SQL
+
+    conn.execute(
+        "CREATE TEMP TABLE stage_cells_cov (cell_id text, buildings int, population float8, share float8, "
+        "metrics jsonb) ON COMMIT DROP"
+    )
+    with conn.cursor().copy("COPY stage_cells_cov FROM STDIN") as copy:
+        for c in cells:
+            copy.write_row((*c[:4], orjson.dumps(c[4]).decode()))
+    conn.execute(
+        f"""INSERT INTO coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics, geom)
+            SELECT %s, %s, cell_id, buildings, population, share, metrics, {CELL_GEOM_SQL.format(c="cell_id")}
+            FROM stage_cells_cov ORDER BY cell_id""",
+        (ctx.run_id, ctx.analysis),
+    )
+
+
+def _write_gaps(conn: Any, ctx: Context, grid: Grid, masks: dict[str, np.ndarray]) -> dict[str, Any]:
+    out = {}
+    for gap, m in masks.items():
+        polys = rasters.polygons(grid, m, min_pixels=4)
+        if polys:
+            conn.execute(
+                """INSERT INTO coverage_gaps (run_id, analysis, gap, area_m2, metrics, geom)
+                   SELECT %s, %s, %s, ST_Area(g), jsonb_build_object('pixels', round(ST_Area(g) / %s)),
+                          ST_Multi(g)
+                   FROM (SELECT ST_SetSRID(ST_GeomFromWKB(w), 25832) AS g FROM unnest(%s::bytea[]) w) s""",
+                (ctx.run_id, ctx.analysis, gap, grid.pixel_area_m2, [shapely.to_wkb(p) for p in polys]),
+            )
+        out[gap] = {"polygons": len(polys), "area_m2": round(sum(p.area for p in polys), 1)}
+    return out

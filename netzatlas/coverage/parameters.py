@@ -1,0 +1,234 @@
+"""Run parameters: declared once per analysis (type, default, range, meaning), validated in one place.
+
+The CLI's --set/--params, the OGC API process descriptions and the run rows all derive from PARAMETERS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from netzatlas.coverage.pathloss import LOS_MODES, MODELS
+from netzatlas.registry.kinds import KINDS_BY_ID
+
+ANALYSES = ("fiber", "mobile", "iot")
+SENSOR_TYPES = KINDS_BY_ID["sensors"].attribute("sensor_type").codes  # type: ignore[union-attr]
+DEFAULT_SERVICE_RADIUS_M = {
+    "air_quality": 1000.0,
+    "noise": 500.0,
+    "traffic_counter": 500.0,
+    "parking": 250.0,
+    "water_level": 2000.0,
+    "weather": 2000.0,
+    "soil_moisture": 1000.0,
+    "waste_level": 300.0,
+}
+
+
+class ParameterError(ValueError):
+    """A bad run parameter; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # number | string | boolean | object
+    default: Any
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    enum: tuple[str, ...] | None = None
+    unit: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.default is not None:
+            s["default"] = self.default
+        if self.minimum is not None:
+            s["minimum"] = self.minimum
+        if self.maximum is not None:
+            s["maximum"] = self.maximum
+        if self.enum:
+            s["enum"] = list(self.enum)
+        if self.unit:
+            s["x-unit"] = self.unit
+        return s
+
+
+RESOLUTION = Param("resolution_m", "number", 25.0, "Raster resolution in EPSG:25832", 1.0, 1000.0, unit="m")
+DROP = Param(
+    "drop_distance_m", "number", 50.0, "A building within this distance of fiber is passed", 0.0, 1000.0, unit="m"
+)
+RADIO_COMMON = (
+    Param(
+        "model", "string", "uma", "Path loss model: 3GPP TR 38.901 UMa or UMi street canyon, COST-231 Hata", enum=MODELS
+    ),
+    Param(
+        "los",
+        "string",
+        "nlos",
+        "Line-of-sight assumption without a DEM (nlos: max of LOS and NLOS loss)",
+        enum=LOS_MODES,
+    ),
+    Param(
+        "hata_environment",
+        "string",
+        "medium",
+        "COST-231 Hata city type (Cm 0 or 3 dB)",
+        enum=("medium", "metropolitan"),
+    ),
+    Param("ue_height_m", "number", 1.5, "Receiver height above ground", 1.0, 22.5, unit="m"),
+    Param("indoor_loss_db", "number", 0.0, "Building entry loss subtracted from every level", 0.0, 40.0, unit="dB"),
+    Param(
+        "max_range_m", "number", 5000.0, "No transmitter is evaluated beyond this distance", 100.0, 20000.0, unit="m"
+    ),
+    Param("dem", "string", None, "Path of a DEM GeoTIFF for terrain line-of-sight (optional)"),
+)
+
+PARAMETERS: dict[str, tuple[Param, ...]] = {
+    "fiber": (
+        DROP,
+        Param(
+            "entry_distance_m",
+            "number",
+            5.0,
+            "A building-entry node this close to a building connects it",
+            0.0,
+            100.0,
+            unit="m",
+        ),
+        Param(
+            "distribution_nodes",
+            "string",
+            "pop,street_cabinet,splice_closure",
+            "Node types that pass buildings like routes (comma-separated)",
+        ),
+    ),
+    "mobile": (
+        RESOLUTION,
+        *RADIO_COMMON,
+        Param(
+            "threshold_dbm",
+            "number",
+            -110.0,
+            "RSRP at or above which a pixel is covered (basic outdoor)",
+            -156.0,
+            -31.0,
+            unit="dBm",
+        ),
+        Param("good_threshold_dbm", "number", -100.0, "RSRP for 'good' coverage", -156.0, -31.0, unit="dBm"),
+    ),
+    "iot": (
+        RESOLUTION,
+        *RADIO_COMMON,
+        Param(
+            "lorawan_threshold_dbm",
+            "number",
+            -120.0,
+            "Received level a LoRaWAN gateway needs",
+            -150.0,
+            -50.0,
+            unit="dBm",
+        ),
+        Param("lorawan_frequency_mhz", "number", 868.0, "LoRaWAN frequency", 400.0, 1000.0, unit="MHz"),
+        Param("gateway_eirp_dbm", "number", 14.0, "EIRP of gateways that do not state one", 0.0, 40.0, unit="dBm"),
+        Param("gateway_height_m", "number", 15.0, "Height of gateways that do not state one", 1.0, 300.0, unit="m"),
+        Param(
+            "mobile_run", "string", "latest", "Mobile run for NB-IoT/LTE-M/LTE/5G ('latest' succeeded one, or a run id)"
+        ),
+        DROP,
+        Param(
+            "service_radius_m", "object", DEFAULT_SERVICE_RADIUS_M, "Service radius per sensor type for density gaps"
+        ),
+    ),
+}
+
+
+def describe(analysis: str) -> dict[str, dict[str, Any]]:
+    return {p.name: p.schema() for p in PARAMETERS[analysis]}
+
+
+def _coerce(p: Param, value: Any) -> Any:
+    if p.type == "number":
+        if isinstance(value, bool):
+            raise ParameterError(f"{p.name}: expected a number, got {value!r}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{p.name}: expected a number, got {value!r}") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ParameterError(f"{p.name}: expected a finite number, got {value!r}")
+        if (p.minimum is not None and v < p.minimum) or (p.maximum is not None and v > p.maximum):
+            raise ParameterError(
+                f"{p.name}: {v:g} is out of range [{p.minimum:g}, {p.maximum:g}] {p.unit or ''}".rstrip()
+            )
+        return v
+    if p.type == "object":
+        if isinstance(value, str):
+            import orjson
+
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise ParameterError(f"{p.name}: expected a JSON object") from None
+        if not isinstance(value, Mapping):
+            raise ParameterError(f"{p.name}: expected an object")
+        return value
+    if value is None:
+        return None
+    v = str(value)
+    if p.enum and v not in p.enum:
+        raise ParameterError(f"{p.name}: unknown value {v!r}; allowed: {', '.join(p.enum)}")
+    return v
+
+
+def validate(analysis: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Complete parameters with defaults and check every one; raises ParameterError on the first problem."""
+    if analysis not in PARAMETERS:
+        raise ParameterError(f"unknown analysis {analysis!r}; known: {', '.join(ANALYSES)}")
+    spec = {p.name: p for p in PARAMETERS[analysis]}
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)} for {analysis}; known: {', '.join(spec)}")
+    out = {name: (_coerce(p, given[name]) if name in given else p.default) for name, p in spec.items()}
+    if analysis == "mobile" and out["good_threshold_dbm"] < out["threshold_dbm"]:
+        raise ParameterError("good_threshold_dbm must not be below threshold_dbm")
+    if "service_radius_m" in out:
+        radii = {**DEFAULT_SERVICE_RADIUS_M, **out["service_radius_m"]}
+        for k, v in radii.items():
+            if k not in SENSOR_TYPES:
+                raise ParameterError(f"service_radius_m: unknown sensor type {k!r}; known: {', '.join(SENSOR_TYPES)}")
+            if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= 20000:
+                raise ParameterError(f"service_radius_m.{k}: expected a number in (0, 20000] m")
+        out["service_radius_m"] = {k: float(radii[k]) for k in SENSOR_TYPES}
+    if "distribution_nodes" in out:
+        from netzatlas.registry.kinds import KINDS_BY_ID as K
+
+        codes = K["network-nodes"].attribute("node_type").codes  # type: ignore[union-attr]
+        types = [t.strip() for t in out["distribution_nodes"].split(",") if t.strip()]
+        bad = [t for t in types if t not in codes]
+        if bad:
+            raise ParameterError(
+                f"distribution_nodes: unknown node type(s) {', '.join(bad)}; known: {', '.join(codes)}"
+            )
+        out["distribution_nodes"] = ",".join(types)
+    if out.get("model") == "hata" and not 1.0 <= out["ue_height_m"] <= 10.0:
+        raise ParameterError("ue_height_m: COST-231 Hata is defined for 1-10 m")
+    if out.get("dem"):
+        from pathlib import Path
+
+        if not Path(out["dem"]).is_file():
+            raise ParameterError(f"dem: no such file {out['dem']!r}")
+    return out
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """k=v pairs from the command line (values stay strings or JSON objects; validate() types them)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
