@@ -15,6 +15,8 @@ from rich.table import Table
 
 from netzatlas import db
 from netzatlas.config import get_settings
+from netzatlas.coverage import cli as coverage_cli
+from netzatlas.importers import cli as importers_cli
 from netzatlas.registry import kinds as kinds_mod
 from netzatlas.registry.service import RegistryError
 from netzatlas.registry.validation import ValidationError
@@ -35,6 +37,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
 app.add_typer(assets_app, name="assets")
+importers_cli.register(app)
+app.add_typer(coverage_cli.app, name="coverage")
 
 console = Console()
 err = Console(stderr=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
@@ -247,6 +248,123 @@ def _tms(s: Served) -> None:
     assert [t["id"] for t in sets] == ["WebMercatorQuad"]
     tms = get(s, "/tileMatrixSets/WebMercatorQuad").json()
     assert tms["crs"].endswith("3857") and tms["tileMatrices"][0]["matrixWidth"] == 1
+
+
+def _route_feature(name: str, lon: float = 8.3601, lat: float = 49.6301) -> dict:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[lon, lat], [lon + 0.001, lat + 0.0005]]},
+        "properties": {"name": name, "status": "planned", "sensitivity": "public", "route_type": "duct"},
+    }
+
+
+def _write(s: Served, method: str, path: str, key: str, body: dict | None = None, **headers) -> httpx.Response:
+    return httpx.request(
+        method, s.url + path, json=body, headers={"Authorization": f"Bearer {key}", **headers}, timeout=30
+    )
+
+
+@checks("ogcapi-features-4/1.0/conf/create-replace-delete", "ogcapi-features-4/1.0/conf/features")
+def _create_replace_delete(s: Served) -> None:
+    r = _write(s, "POST", "/collections/fiber-routes/items", s.partner_key, _route_feature("Part 4 CRD"))
+    assert r.status_code == 201 and r.headers["etag"] == '"1"', r.text
+    location = r.headers["location"]
+    assert location.startswith(s.url + "/collections/fiber-routes/items/")
+    path = location.removeprefix(s.url)
+    got = get(s, path)
+    assert got.json()["properties"]["name"] == "Part 4 CRD" and got.headers["etag"] == '"1"'
+    replaced = _route_feature("Part 4 replaced")
+    r = _write(s, "PUT", path, s.partner_key, replaced, **{"If-Match": '"1"'})
+    assert r.status_code == 204 and r.headers["etag"] == '"2"', r.text
+    assert get(s, path).json()["properties"]["name"] == "Part 4 replaced"
+    r = _write(s, "DELETE", path, s.partner_key, **{"If-Match": '"2"'})
+    assert r.status_code == 204
+    assert get(s, path).status_code == 404
+
+
+@checks("ogcapi-features-4/1.0/conf/update")
+def _update(s: Served) -> None:
+    r = _write(s, "POST", "/collections/fiber-routes/items", s.partner_key, _route_feature("Part 4 update"))
+    path = r.headers["location"].removeprefix(s.url)
+    patch = {"type": "Feature", "geometry": None, "properties": {"fibre_count": 96}}
+    r = _write(s, "PATCH", path, s.partner_key, patch, **{"If-Match": '"1"'})
+    assert r.status_code == 204, r.text
+    props = get(s, path).json()["properties"]
+    assert props["fibre_count"] == 96 and props["name"] == "Part 4 update" and props["route_type"] == "duct"
+    _write(s, "DELETE", path, s.partner_key, **{"If-Match": r.headers["etag"]})
+
+
+@checks("ogcapi-features-4/1.0/conf/optimistic-locking-etags")
+def _etags(s: Served) -> None:
+    r = _write(s, "POST", "/collections/fiber-routes/items", s.partner_key, _route_feature("Part 4 etag"))
+    path = r.headers["location"].removeprefix(s.url)
+    patch = {"type": "Feature", "geometry": None, "properties": {"name": "changed"}}
+    assert _write(s, "PATCH", path, s.partner_key, patch).status_code == 428
+    assert _write(s, "PATCH", path, s.partner_key, patch, **{"If-Match": '"1"'}).status_code == 204
+    stale = _write(s, "PATCH", path, s.partner_key, patch, **{"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale.headers["etag"] == '"2"'
+    assert _write(s, "DELETE", path, s.partner_key, **{"If-Match": '"1"'}).status_code == 412
+    assert _write(s, "DELETE", path, s.partner_key, **{"If-Match": '"2"'}).status_code == 204
+
+
+def _fiber_job(s: Served) -> dict:
+    r = httpx.post(
+        s.url + "/processes/coverage-fiber/execution",
+        json={"inputs": {}},
+        headers={"Authorization": f"Bearer {s.planner_key}"},
+        timeout=30,
+    )
+    assert r.status_code == 201 and r.headers["location"].startswith(s.url + "/jobs/"), r.text
+    for _ in range(600):
+        job = httpx.get(r.headers["location"], timeout=30).json()
+        if job["status"] in ("successful", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError("job did not finish")
+
+
+@checks("ogcapi-processes-1/1.0/conf/core")
+def _processes_core(s: Served) -> None:
+    landing = get(s, "/").json()
+    assert any(lk["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/processes" for lk in landing["links"])
+    assert {p["id"] for p in get(s, "/processes").json()["processes"]} >= {"coverage-fiber", "coverage-mobile"}
+    job = _fiber_job(s)
+    assert job["status"] == "successful" and job["type"] == "process" and job["progress"] == 100
+    assert get(s, f"/jobs/{job['jobID']}/results").json()["statistics"]["buildings"] > 0
+    assert get(s, "/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+@checks("ogcapi-processes-1/1.0/conf/ogc-process-description")
+def _process_description(s: Served) -> None:
+    d = get(s, "/processes/coverage-fiber").json()
+    assert d["inputs"]["drop_distance_m"]["schema"]["type"] == "number"
+    assert "statistics" in d["outputs"] and d["version"]
+
+
+@checks("ogcapi-processes-1/1.0/conf/json")
+def _processes_json(s: Served) -> None:
+    for path in ("/processes", "/processes/coverage-iot", "/jobs"):
+        assert get(s, path).headers["content-type"].startswith("application/json")
+
+
+@checks("ogcapi-processes-1/1.0/conf/job-list")
+def _job_list(s: Served) -> None:
+    job = _fiber_job(s)
+    assert job["jobID"] in {j["jobID"] for j in get(s, "/jobs").json()["jobs"]}
+
+
+@checks("ogcapi-processes-1/1.0/conf/oas30")
+def _processes_oas30(s: Served) -> None:
+    paths = get(s, "/api").json()["paths"]
+    assert {
+        "/processes",
+        "/processes/{processId}",
+        "/processes/{processId}/execution",
+        "/jobs",
+        "/jobs/{jobId}",
+        "/jobs/{jobId}/results",
+    } <= set(paths)
+    assert "post" in paths["/processes/{processId}/execution"]
 
 
 def test_every_declared_class_has_a_check():

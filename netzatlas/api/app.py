@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from netzatlas import __version__
-from netzatlas.api import errors, features, metadata, openapi, pages, tiles
+from netzatlas.api import errors, features, metadata, openapi, pages, processes, submissions, tiles, transactions
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.db import database_url
@@ -66,8 +66,11 @@ def create_app(url: str | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(metadata.router)
     app.include_router(features.router)
+    app.include_router(transactions.router)
+    app.include_router(submissions.router)
     app.include_router(tiles.router)
     app.include_router(pages.router)
+    processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.get("/api", tags=["capabilities"])

@@ -175,4 +175,61 @@ REFERENCE = (
     ),
 )
 
-COLLECTIONS: dict[str, Collection] = {c.id: c for c in [*(_asset_collection(k) for k in KINDS), *REFERENCE]}
+# Results of coverage runs (netzatlas.coverage), filterable by run: ?run_id=<job id>.
+_RUN_FIELDS = [
+    _q("run_id", "t.run_id::text", "string", "Coverage run (job) id"),
+    _q("analysis", "t.analysis", "string", "Analysis", codes=("fiber", "mobile", "iot")),
+]
+COVERAGE = (
+    _reference(
+        "coverage-cells",
+        "Coverage per INSPIRE cell",
+        "Results of coverage runs per INSPIRE 100 m cell (EPSG:3035 grid): buildings, population, share covered "
+        "and the run's metrics. Filter by run_id.",
+        "coverage_cells",
+        "integer",
+        "Polygon",
+        [
+            *_RUN_FIELDS,
+            _q("cell_id", "t.cell_id", "string", "INSPIRE cell id"),
+            _q("buildings", "t.buildings", "integer", "Buildings"),
+            _q("population", "t.population", "number", "Population"),
+            _q("share_covered", "t.share_covered", "number", "Share covered (passed, 4G/5G or LoRaWAN by area)"),
+            _q("metrics", "t.metrics::text", "string", "All metrics of the cell (JSON)"),
+        ],
+    ),
+    _reference(
+        "coverage-districts",
+        "Coverage per district",
+        "Results of coverage runs per district. Filter by run_id.",
+        "coverage_districts",
+        "integer",
+        "MultiPolygon",
+        [
+            *_RUN_FIELDS,
+            _q("district_id", "t.district_id", "integer", "District id"),
+            _q("name", "t.name", "string", "District"),
+            _q("buildings", "t.buildings", "integer", "Buildings"),
+            _q("population", "t.population", "number", "Population"),
+            _q("share_covered", "t.share_covered", "number", "Share covered"),
+            _q("metrics", "t.metrics::text", "string", "All metrics of the district (JSON)"),
+        ],
+    ),
+    _reference(
+        "coverage-gaps",
+        "Coverage gaps",
+        "Gap polygons of coverage runs: unpassed cells (fiber), white and grey spots (mobile), LoRaWAN and sensor "
+        "density gaps (iot). Filter by run_id and gap.",
+        "coverage_gaps",
+        "integer",
+        "MultiPolygon",
+        [
+            *_RUN_FIELDS,
+            _q("gap", "t.gap", "string", "Kind of gap"),
+            _q("area_m2", "t.area_m2", "number", "Area", unit="m2"),
+            _q("metrics", "t.metrics::text", "string", "Metrics of the gap (JSON)"),
+        ],
+    ),
+)
+
+COLLECTIONS: dict[str, Collection] = {c.id: c for c in [*(_asset_collection(k) for k in KINDS), *REFERENCE, *COVERAGE]}

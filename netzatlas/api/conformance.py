@@ -3,6 +3,7 @@
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
 TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
+PROCESSES = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/{name}"
 
 CONFORMANCE: tuple[str, ...] = (
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -16,6 +17,10 @@ CONFORMANCE: tuple[str, ...] = (
     FEATURES.format(part=3, name="queryables-query-parameters"),
     FEATURES.format(part=3, name="filter"),
     FEATURES.format(part=3, name="features-filter"),
+    FEATURES.format(part=4, name="create-replace-delete"),
+    FEATURES.format(part=4, name="update"),
+    FEATURES.format(part=4, name="optimistic-locking-etags"),
+    FEATURES.format(part=4, name="features"),
     CQL2.format(name="cql2-text"),
     CQL2.format(name="cql2-json"),
     CQL2.format(name="basic-cql2"),
@@ -33,4 +38,9 @@ CONFORMANCE: tuple[str, ...] = (
     TILES.format(name="dataset-tilesets"),
     TILES.format(name="mvt"),
     "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+    PROCESSES.format(name="core"),
+    PROCESSES.format(name="ogc-process-description"),
+    PROCESSES.format(name="json"),
+    PROCESSES.format(name="job-list"),
+    PROCESSES.format(name="oas30"),
 )

@@ -47,6 +47,13 @@ async def landing(request: Request) -> Response:
             link(url(request, "/conformance"), "conformance", JSON, "conformance classes"),
             link(url(request, "/collections"), "data", JSON, "the feature collections"),
             link(
+                url(request, "/processes"),
+                "http://www.opengis.net/def/rel/ogc/1.0/processes",
+                JSON,
+                "coverage processes",
+            ),
+            link(url(request, "/jobs"), "http://www.opengis.net/def/rel/ogc/1.0/job-list", JSON, "coverage jobs"),
+            link(
                 url(request, "/tiles"),
                 "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
                 JSON,

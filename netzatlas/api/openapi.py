@@ -157,6 +157,183 @@ def _tile_paths() -> dict[str, Any]:
     }
 
 
+def _process_paths() -> dict[str, Any]:
+    """OGC API Processes: the coverage processes and their jobs."""
+    from netzatlas.api.processes import PROCESSES
+
+    pid = _param("processId", "Process", {"type": "string", "enum": list(PROCESSES)}, "path")
+    jid = _param("jobId", "Job (coverage run) id", {"type": "string", "format": "uuid"}, "path")
+
+    def op(method: str, summary: str, op_id: str, params: list[dict], responses: dict[str, Any]) -> dict[str, Any]:
+        return {
+            method: {
+                "summary": summary,
+                "operationId": op_id,
+                "tags": ["processes"],
+                "parameters": params,
+                "responses": responses,
+            }
+        }
+
+    execute = op(
+        "post",
+        "Execute a process (asynchronous; Prefer: respond-sync runs small runs inline)",
+        "execute",
+        [pid, _param("Prefer", "respond-async (default) or respond-sync", {"type": "string"}, "header")],
+        {
+            "200": _json_response("Results (synchronous)"),
+            "201": _json_response("Job created; Location names it"),
+            "400": ERROR,
+            "401": ERROR,
+            "403": ERROR,
+            "404": ERROR,
+        },
+    )
+    execute["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "properties": {"inputs": {"type": "object"}}}}},
+    }
+    return {
+        "/processes": op("get", "Processes", "getProcesses", [], {"200": _json_response("Process list")}),
+        "/processes/{processId}": op(
+            "get",
+            "A process with its inputs and outputs",
+            "getProcessDescription",
+            [pid],
+            {"200": _json_response("Process description"), "404": ERROR},
+        ),
+        "/processes/{processId}/execution": execute,
+        "/jobs": op("get", "Jobs", "getJobs", [], {"200": _json_response("Job list")}),
+        "/jobs/{jobId}": op(
+            "get",
+            "Status, progress and timings of a job",
+            "getStatus",
+            [jid],
+            {"200": _json_response("Status info"), "404": ERROR},
+        ),
+        "/jobs/{jobId}/results": op(
+            "get",
+            "Results of a job",
+            "getResult",
+            [jid],
+            {"200": _json_response("Results"), "404": ERROR, "500": ERROR},
+        ),
+    }
+
+
+WRITE_HEADERS = [
+    _param("Content-Crs", "CRS of the body's geometry (Part 2), default CRS84.", {"type": "string"}, "header"),
+]
+IF_MATCH = _param("If-Match", "ETag of the version being changed (required).", {"type": "string"}, "header")
+FEATURE_BODY = {
+    "required": True,
+    "content": {
+        "application/geo+json": {"schema": {"type": "object"}},
+        "application/json": {"schema": {"type": "object"}},
+    },
+}
+WRITE_ERRORS = {
+    "400": ERROR,
+    "401": ERROR,
+    "403": ERROR,
+    "404": ERROR,
+    "412": ERROR,
+    "422": ERROR,
+    "428": ERROR,
+}
+
+
+def _add_write_paths(paths: dict[str, Any]) -> None:
+    """OGC API Features Part 4 on the asset collections, and partner deliveries (POST /submissions)."""
+    for cid, coll in COLLECTIONS.items():
+        if coll.kind is None:
+            continue
+        op = cid.replace("-", "_")
+        secured = [{"bearer": []}, {"apiKey": []}]
+        paths[f"/collections/{cid}/items"]["post"] = {
+            "summary": f"{coll.title}: create a feature (Part 4)",
+            "operationId": f"create_{op}",
+            "tags": [cid],
+            "parameters": WRITE_HEADERS,
+            "requestBody": FEATURE_BODY,
+            "security": secured,
+            "responses": {"201": {"description": "Created; Location and ETag headers"}, **WRITE_ERRORS},
+        }
+        paths[f"/collections/{cid}/items"]["options"] = {
+            "summary": f"{coll.title}: allowed methods",
+            "operationId": f"options_items_{op}",
+            "tags": [cid],
+            "responses": {"204": {"description": "Allow header"}},
+        }
+        item = paths[f"/collections/{cid}/items/{{featureId}}"]
+        for method, summary in (("put", "replace"), ("patch", "update")):
+            item[method] = {
+                "summary": f"{coll.title}: {summary} a feature (Part 4)",
+                "operationId": f"{summary}_{op}",
+                "tags": [cid],
+                "parameters": [_ref("featureId"), IF_MATCH, *WRITE_HEADERS],
+                "requestBody": FEATURE_BODY,
+                "security": secured,
+                "responses": {"204": {"description": "Changed; ETag of the new version"}, **WRITE_ERRORS},
+            }
+        item["delete"] = {
+            "summary": f"{coll.title}: retire a feature (Part 4; it stays in the history)",
+            "operationId": f"delete_{op}",
+            "tags": [cid],
+            "parameters": [_ref("featureId"), IF_MATCH],
+            "security": secured,
+            "responses": {"204": {"description": "Retired"}, **WRITE_ERRORS},
+        }
+        item["options"] = {
+            "summary": f"{coll.title}: allowed methods on a feature",
+            "operationId": f"options_item_{op}",
+            "tags": [cid],
+            "parameters": [_ref("featureId")],
+            "responses": {"204": {"description": "Allow header"}},
+        }
+    paths["/submissions"] = {
+        "post": {
+            "summary": "Deliver a file (GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV)",
+            "operationId": "createSubmission",
+            "tags": ["submissions"],
+            "security": [{"bearer": []}, {"apiKey": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "operator": {"type": "string"},
+                                "profile": {"type": "string"},
+                                "dry_run": {"type": "boolean"},
+                                "repair": {"type": "boolean"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json_response("Loaded (or validated, for a dry run), with the validation report"),
+                "422": _json_response("Rejected, with the validation report"),
+                "401": ERROR,
+                "403": ERROR,
+            },
+        }
+    }
+    paths["/submissions/{submissionId}"] = {
+        "get": {
+            "summary": "A submission with its status, counts and validation report",
+            "operationId": "getSubmission",
+            "tags": ["submissions"],
+            "parameters": [_param("submissionId", "Id of a submission.", {"type": "string"}, "path"), _ref("f")],
+            "responses": {"200": _json_response("Submission"), "404": ERROR},
+        }
+    }
+
+
 def document(server_url: str) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/": {
@@ -255,12 +432,14 @@ def document(server_url: str) -> dict[str, Any]:
             }
         }
     paths.update(_tile_paths())
+    paths.update(_process_paths())
+    _add_write_paths(paths)
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "Netzatlas",
             "version": __version__,
-            "description": "OGC API Features (Parts 1-3) of the Netzatlas infrastructure registry.",
+            "description": "OGC API Features (Parts 1-4) of the Netzatlas infrastructure registry.",
             "license": {"name": "EUPL-1.2"},
         },
         "servers": [{"url": server_url}],
