@@ -14,7 +14,18 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from netzatlas import __version__
-from netzatlas.api import errors, features, metadata, openapi, pages, processes, submissions, tiles, transactions
+from netzatlas.api import (
+    dashboard,
+    errors,
+    features,
+    metadata,
+    openapi,
+    pages,
+    processes,
+    submissions,
+    tiles,
+    transactions,
+)
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.db import database_url
@@ -70,6 +81,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(submissions.router)
     app.include_router(tiles.router)
     app.include_router(pages.router)
+    app.include_router(dashboard.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -66,6 +66,7 @@ async def landing(request: Request) -> Response:
                 "tile matrix sets",
             ),
             link(url(request, "/map"), "related", HTML, "web map"),
+            link(url(request, "/dashboard"), "related", HTML, "coverage dashboard"),
             link(url(request, "/health"), "status", JSON, "health of the service"),
         ],
     }

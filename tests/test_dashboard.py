@@ -1,0 +1,119 @@
+"""The coverage dashboard in Chromium: its numbers equal the API's statistics; comparison; downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+from pyogrio import read_info
+
+from netzatlas.coverage import runs
+
+from .conftest import Served
+from .test_web_map import ARGS, ARTIFACTS, CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def coverage(served: Served) -> dict[str, str]:
+    """Runs of each analysis over the demo; the last fiber run with a shorter drop distance."""
+    ids = {}
+    for analysis in ("mobile", "iot", "fiber"):
+        ids[analysis] = str(runs.start(served.db_url, analysis, None, {})["id"])
+    ids["fiber_short"] = str(runs.start(served.db_url, "fiber", None, {"drop_distance_m": 20})["id"])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _lookup(stats: dict, path: str):
+    for part in path.split("."):
+        stats = stats[part]
+    return stats
+
+
+def test_dashboard_numbers_equal_the_api(browser: Browser, served: Served, coverage: dict[str, str]):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # the latest fiber run is the short-drop one; show the default one explicitly
+    page.goto(f"{served.url}/dashboard?fiber={coverage['fiber']}")
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert errors == []
+    shown_runs = {
+        e.get_attribute("data-run"): e.get_attribute("data-run-id") for e in page.query_selector_all("[data-run]")
+    }
+    assert shown_runs == {"fiber": coverage["fiber"], "mobile": coverage["mobile"], "iot": coverage["iot"]}
+    results = {a: httpx.get(f"{served.url}/jobs/{coverage[a]}/results").json() for a in ("fiber", "mobile", "iot")}
+    stats = page.query_selector_all("#totals [data-stat]")
+    assert len(stats) >= 7
+    for e in stats:
+        key = e.get_attribute("data-stat")
+        analysis, path = key.split(".", 1)
+        if key == "iot.unavailable":
+            expected = sum(v["unavailable"] for v in results["iot"]["statistics"]["by_connectivity"].values())
+        else:
+            expected = _lookup(results[analysis]["statistics"], path)
+        assert float(e.get_attribute("data-value")) == pytest.approx(expected), key
+    # per district: the same numbers as the coverage-districts collection of each run
+    for analysis, key, prop in (
+        ("fiber", "fiber_share_passed", "share_covered"),
+        ("mobile", "mobile_share_area", "share_covered"),
+    ):
+        items = httpx.get(
+            f"{served.url}/collections/coverage-districts/items", params={"run_id": coverage[analysis], "limit": 100}
+        ).json()["features"]
+        by_name = {f["properties"]["name"]: f["properties"][prop] for f in items}
+        assert len(by_name) == 14
+        for name, expected in by_name.items():
+            value = page.get_attribute(f"tr[data-district='{name}'] [data-key={key}]", "data-value")
+            assert float(value) == pytest.approx(expected), (analysis, name)
+    page.close()
+
+
+def test_comparing_two_runs(browser: Browser, served: Served, coverage: dict[str, str]):
+    page = browser.new_page()
+    page.goto(f"{served.url}/dashboard")
+    page.select_option("select[name=a]", coverage["fiber"])
+    page.select_option("select[name=b]", coverage["fiber_short"])
+    page.click("button:has-text('compare')")
+    page.wait_for_selector("#comparison")
+    text = page.inner_text("#comparison")
+    comparison = httpx.get(
+        f"{served.url}/dashboard", params={"a": coverage["fiber"], "b": coverage["fiber_short"], "f": "json"}
+    ).json()["comparison"]
+    assert comparison["parameters"]["drop_distance_m"] == {"a": 50.0, "b": 20.0}
+    diff = comparison["statistics"]["passed"]["difference"]
+    assert diff < 0 and str(diff) in text
+    page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)
+    page.close()
+
+
+def test_downloads_of_what_is_shown(served: Served, coverage: dict[str, str], tmp_path):
+    q = {"fiber": coverage["fiber"]}
+    shown = httpx.get(f"{served.url}/dashboard", params={**q, "f": "json"}).json()["districts"]
+    rows = list(csv.DictReader(io.StringIO(httpx.get(f"{served.url}/dashboard/districts.csv", params=q).text)))
+    assert [r["name"] for r in rows] == [d["name"] for d in shown]
+    assert [float(r["fiber_share_passed"]) for r in rows] == pytest.approx([d["fiber_share_passed"] for d in shown])
+    gpkg = tmp_path / "d.gpkg"
+    gpkg.write_bytes(httpx.get(f"{served.url}/dashboard/districts.gpkg", params=q).content)
+    info = read_info(gpkg)
+    assert info["features"] == len(shown) == 14 and info["crs"] == "EPSG:25832"
+
+
+def test_bad_dashboard_parameters(served: Served):
+    r = httpx.get(f"{served.url}/dashboard", params={"fiber": "not-a-run", "f": "json"})
+    assert r.status_code == 400 and "fiber" in r.json()["description"]
+    r = httpx.get(f"{served.url}/dashboard", params={"municipality": "99999999"})
+    assert r.status_code == 404
