@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format bench bench-features bench-importer bench-coverage clean
+.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage clean
 
 $(BIN)/netzatlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-features bench-importer bench-coverage  ## every benchmark
+bench: bench-features bench-tiles bench-importer bench-coverage  ## every benchmark
 
 clean:
 	-$(BIN)/netzatlas db down
@@ -40,6 +40,9 @@ clean:
 
 bench-features: setup  ## OGC API Features vs tipg on 200,000 routes
 	$(BIN)/python -m bench.features
+
+bench-tiles: setup  ## vector tiles vs tipg over the demo city, z12-z16
+	$(BIN)/python -m bench.tiles
 
 bench-coverage: setup  ## coverage engine: mobile raster and fiber homes passed vs their floors
 	$(BIN)/python -m bench.coverage
