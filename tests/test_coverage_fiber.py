@@ -15,15 +15,13 @@ from netzatlas.coverage import runs
 from netzatlas.registry import reference, service
 from netzatlas.registry.service import AssetInput
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dreieich_buildings_osm.geojson"
+DATA = Path(__file__).resolve().parent / "fixtures" / "dreieich_buildings_osm.geojson"  # ODbL, see fixtures/README.md
 AGS = "06438002"
 DROP = 50.0
 
 
 @pytest.fixture
 def dreieich(conn, db_url):
-    if not DATA.exists():
-        pytest.skip(f"{DATA} is not there")
     df = pyogrio.read_dataframe(DATA) if hasattr(pyogrio, "read_dataframe") and _has_geopandas() else None
     geoms = _read(DATA) if df is None else list(df.geometry)
     t = Transformer.from_crs(4326, 25832, always_xy=True)

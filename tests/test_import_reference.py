@@ -9,12 +9,13 @@ import pyogrio
 import shapely
 from pyproj import Transformer
 
+from netzatlas.demo.generate import ZENSUS_CSV
 from netzatlas.importers.deliveries import run_import
 from netzatlas.registry import reference
 
 from . import import_helpers as h
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # Dreieich buildings, ODbL, see fixtures/README.md
 
 
 def imp(conn, path, tmp_path, profile, **kw):
@@ -73,7 +74,7 @@ def test_gisnb_51_maps_onto_fiber_routes_and_network_nodes(conn, tmp_path):
 
 
 def test_dreieich_buildings_load_with_the_exact_count(conn, tmp_path):
-    src = SHARED / "dreieich_buildings_osm.geojson"
+    src = FIXTURES / "dreieich_buildings_osm.geojson"
     x1, y1, x2, y2 = pyogrio.read_info(src)["total_bounds"]
     t = Transformer.from_crs(4326, 25832, always_xy=True)
     bx, by = t.transform([x1, x2, x1, x2], [y1, y1, y2, y2])
@@ -88,7 +89,7 @@ def test_dreieich_buildings_load_with_the_exact_count(conn, tmp_path):
 
 
 def test_zensus_population_grid_with_cell_centres(conn, tmp_path):
-    src = SHARED / "zensus2011_1km_worms.csv"
+    src = ZENSUS_CSV  # the project's copy of the shared Zensus grid
     _, status, report = imp(conn, src, tmp_path, "zensus", operator="city")
     assert status == "loaded", report.to_json()
     row = conn.execute(
