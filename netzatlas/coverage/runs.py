@@ -267,12 +267,16 @@ def compare(url: str, a: UUID | str, b: UUID | str) -> dict[str, Any]:
     with db.connect(url) as conn:
         changed = None
         if ra["analysis"] == "fiber":
+            # one scan of both runs' rows, grouped by building: no join plan to go wrong on fresh statistics
             changed = conn.execute(
-                """SELECT count(*) FILTER (WHERE NOT a.passed AND b.passed) AS newly_passed,
-                          count(*) FILTER (WHERE a.passed AND NOT b.passed) AS no_longer_passed
-                   FROM coverage_buildings a JOIN coverage_buildings b USING (building_id)
-                   WHERE a.run_id = %s AND b.run_id = %s""",
-                (str(a), str(b)),
+                """SELECT count(*) FILTER (WHERE NOT pa AND pb) AS newly_passed,
+                          count(*) FILTER (WHERE pa AND NOT pb) AS no_longer_passed
+                   FROM (SELECT bool_or(passed) FILTER (WHERE run_id = %(a)s) AS pa,
+                                bool_or(passed) FILTER (WHERE run_id = %(b)s) AS pb
+                         FROM coverage_buildings WHERE run_id IN (%(a)s, %(b)s)
+                         GROUP BY building_id) s
+                   WHERE pa IS NOT NULL AND pb IS NOT NULL""",
+                {"a": str(a), "b": str(b)},
             ).fetchone()
     return {
         "a": {"id": str(ra["id"]), "created_at": ra["created_at"], "status": ra["status"]},
