@@ -44,6 +44,51 @@ def bench_database(name: str, build: Callable[[str], None], marker: str) -> str:
     return url
 
 
+def worms_registry(url: str) -> None:
+    """The demo's municipality (boundary) and operators: what bench data needs to be registered against."""
+    from netzatlas.demo.generate import OPERATORS, generate
+    from netzatlas.registry import reference
+
+    m = generate().municipality
+    with db.transaction(url, actor="bench") as conn:
+        reference.upsert_municipality(conn, m["ags"], m["name"], m["boundary"], m["note"])
+        for op in OPERATORS:
+            reference.upsert_operator(conn, op["id"], op["name"], op["kind"])
+
+
+def serve_cmd(port: int) -> list[str]:
+    """Netzatlas with one worker and no access log (as the peers run)."""
+    return [
+        sys.executable,
+        "-m",
+        "netzatlas.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def tipg_server(port: int, url: str, tables: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Command and environment of tipg (from PyPI, in the peer venv) serving `tables`, one worker."""
+    from urllib.parse import quote
+
+    bin_dir = peer_venv("tipg>=1.0,<2", "uvicorn[standard]>=0.30")
+    info = db.connect(url).info
+    cmd = [str(bin_dir / "uvicorn"), "tipg.main:app", "--port", str(port), "--workers", "1", "--log-level", "warning"]
+    env = {
+        # asyncpg reaches a unix socket through a percent-encoded directory in the host part
+        "DATABASE_URL": f"postgresql://{info.user}@{quote(info.host, safe='')}:{info.port}/{info.dbname}",
+        "TIPG_DB_TABLES": "[" + ",".join(f'"{t}"' for t in tables) + "]",
+        "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+    }
+    return cmd, env
+
+
 def peer_venv(*requirements: str) -> Path:
     """A separate venv for peers (their pins must not touch ours). Returns its bin dir."""
     bin_dir = PEER_VENV / "bin"

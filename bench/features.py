@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import sys
-from urllib.parse import quote
 
 import httpx
 
-from bench.common import bench_database, ensure_tool, free_port, median_seconds, peer_venv, server, wrk
+from bench.common import (
+    bench_database,
+    ensure_tool,
+    free_port,
+    median_seconds,
+    serve_cmd,
+    server,
+    tipg_server,
+    worms_registry,
+    wrk,
+)
 from netzatlas import db
-from netzatlas.demo.generate import AGS, OPERATORS, generate
-from netzatlas.registry import reference
+from netzatlas.demo.generate import AGS, generate
 
 ROUTES = 200_000
 DB_NAME = "netzatlas_bench_features"
@@ -35,13 +42,9 @@ def _unit(i: str, salt: str) -> str:
 
 def build(url: str) -> None:
     """200,000 routes of 2-4 vertices over the Worms area, deterministic."""
-    demo = generate()
-    m = demo.municipality
+    worms_registry(url)
+    x1, y1, x2, y2 = generate().municipality["boundary"].bounds
     with db.transaction(url, actor="bench") as conn:
-        reference.upsert_municipality(conn, m["ags"], m["name"], m["boundary"], m["note"])
-        for op in OPERATORS:
-            reference.upsert_operator(conn, op["id"], op["name"], op["kind"])
-        x1, y1, x2, y2 = m["boundary"].bounds
         conn.execute(
             f"""
             INSERT INTO assets (kind, municipality, operator, external_id, name, status, sensitivity,
@@ -97,39 +100,9 @@ def main() -> None:
     ensure_tool("wrk", "wrk")
     ensure_tool("curl", "curl")
     url = bench_database(DB_NAME, build, MARKER)
-    info = db.connect(url).info
-    tipg_bin = peer_venv("tipg>=1.0,<2", "uvicorn[standard]>=0.30")
     ours_port, tipg_port = free_port(), free_port()
-    # both servers without access logs (tipg runs at log level warning)
-    ours_cmd = [
-        sys.executable,
-        "-m",
-        "netzatlas.cli",
-        "serve",
-        "--port",
-        str(ours_port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    tipg_cmd = [
-        str(tipg_bin / "uvicorn"),
-        "tipg.main:app",
-        "--port",
-        str(tipg_port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-    ]
-    tipg_env = {
-        # asyncpg reaches a unix socket through a percent-encoded directory in the host part
-        "DATABASE_URL": f"postgresql://{info.user}@{quote(info.host, safe='')}:{info.port}/{info.dbname}",
-        "TIPG_DB_TABLES": f'["{TIPG_COLLECTION}"]',
-        "TIPG_MAX_FEATURES_PER_QUERY": "10000",
-    }
+    ours_cmd = serve_cmd(ours_port)
+    tipg_cmd, tipg_env = tipg_server(tipg_port, url, [TIPG_COLLECTION])
     # Both servers run side by side; measurements alternate between them, ROUNDS times, and the medians
     # are reported, so that a noisy moment of the machine does not decide the ratio.
     samples: dict[str, dict[str, list[float]]] = {n: {"rps": [], "page": []} for n in ("netzatlas", "tipg")}

@@ -17,11 +17,10 @@ import numpy as np
 import shapely
 from pyogrio.raw import write
 
-from bench.common import ROOT, bench_database, ensure_tool
+from bench.common import ROOT, bench_database, ensure_tool, worms_registry
 from netzatlas import db
-from netzatlas.demo.generate import OPERATORS, generate
+from netzatlas.demo.generate import generate
 from netzatlas.importers.deliveries import run_import
-from netzatlas.registry import reference
 
 ROUTES = 100_000
 ROUNDS = 3
@@ -31,12 +30,7 @@ GPKG = ROOT / ".netzatlas" / f"bench-importer-{ROUTES}.gpkg"
 
 
 def build(url: str) -> None:
-    demo = generate()
-    m = demo.municipality
-    with db.transaction(url, actor="bench") as conn:
-        reference.upsert_municipality(conn, m["ags"], m["name"], m["boundary"], m["note"])
-        for op in OPERATORS:
-            reference.upsert_operator(conn, op["id"], op["name"], op["kind"])
+    worms_registry(url)
 
 
 def delivery(url: str) -> Path:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import morecantile
 
-from bench.common import bench_database, ensure_tool, free_port, peer_venv, server
+from bench.common import bench_database, ensure_tool, free_port, serve_cmd, server, tipg_server
 from netzatlas import db
 from netzatlas.demo import load as demo
 
@@ -79,37 +77,10 @@ def latency(client: httpx.Client, urls: list[str]) -> float:
 def main() -> None:
     ensure_tool("wrk", "wrk")
     url = bench_database(DB_NAME, build, MARKER)
-    info = db.connect(url).info
     tiles = tiles_of_city(url)
-    tipg_bin = peer_venv("tipg>=1.0,<2", "uvicorn[standard]>=0.30")
     ours_port, tipg_port = free_port(), free_port()
-    ours_cmd = [
-        sys.executable,
-        "-m",
-        "netzatlas.cli",
-        "serve",
-        "--port",
-        str(ours_port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    tipg_cmd = [
-        str(tipg_bin / "uvicorn"),
-        "tipg.main:app",
-        "--port",
-        str(tipg_port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-    ]
-    tipg_env = {
-        "DATABASE_URL": f"postgresql://{info.user}@{quote(info.host, safe='')}:{info.port}/{info.dbname}",
-        "TIPG_DB_TABLES": "[" + ",".join(f'"{t}"' for t in LAYERS.values()) + "]",
-    }
+    ours_cmd = serve_cmd(ours_port)
+    tipg_cmd, tipg_env = tipg_server(tipg_port, url, list(LAYERS.values()))
     rows = []
     with (
         server(ours_cmd, {"NETZATLAS_DATABASE_URL": url}, ours_port, "/health") as ours,

@@ -36,25 +36,7 @@ from netzatlas.registry.keys import Principal
 
 router = APIRouter()
 
-ITEM_PARAMS = frozenset(
-    {
-        "f",
-        "limit",
-        "offset",
-        "cursor",
-        "bbox",
-        "bbox-crs",
-        "crs",
-        "datetime",
-        "filter",
-        "filter-lang",
-        "filter-crs",
-        "sortby",
-        "properties",
-        "skipGeometry",
-        "asOf",
-    }
-)
+ITEM_PARAMS = frozenset(params.ITEM_PARAMETERS)
 
 
 def collection_or_404(collection_id: str) -> Collection:

@@ -11,7 +11,7 @@ from typing import Any
 from netzatlas import __version__
 from netzatlas.api.collections import COLLECTIONS
 from netzatlas.api.crs import CRS84, OFFERED
-from netzatlas.api.params import LIMIT_DEFAULT, LIMIT_MAX
+from netzatlas.api.params import ITEM_PARAMETERS, LIMIT_DEFAULT, LIMIT_MAX
 
 JSON_SCHEMA_TYPES = {
     "string": {"type": "string"},
@@ -364,23 +364,6 @@ def document(server_url: str) -> dict[str, Any]:
             }
         },
     }
-    item_params = [
-        "limit",
-        "offset",
-        "cursor",
-        "bbox",
-        "bbox-crs",
-        "crs",
-        "datetime",
-        "filter",
-        "filter-lang",
-        "filter-crs",
-        "sortby",
-        "properties",
-        "skipGeometry",
-        "asOf",
-        "f",
-    ]
     for cid, coll in COLLECTIONS.items():
         op = cid.replace("-", "_")
         eq = [
@@ -411,7 +394,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "summary": f"{coll.title}: features",
                 "operationId": f"items_{op}",
                 "tags": [cid],
-                "parameters": [*(_ref(p) for p in item_params), *eq],
+                "parameters": [*(_ref(p) for p in ITEM_PARAMETERS), *eq],
                 "responses": {"200": _json_response("Features", "application/geo+json"), "400": ERROR, "404": ERROR},
             }
         }

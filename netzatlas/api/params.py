@@ -11,6 +11,24 @@ from netzatlas.api.errors import bad_request
 
 LIMIT_DEFAULT = 10
 LIMIT_MAX = 10_000
+# The query parameters of items, in the order the OpenAPI document lists them (queryables come on top).
+ITEM_PARAMETERS = (
+    "limit",
+    "offset",
+    "cursor",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+    "skipGeometry",
+    "asOf",
+    "f",
+)
 
 
 def limit(value: str | None) -> int:
