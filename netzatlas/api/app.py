@@ -76,6 +76,7 @@ def create_app(url: str | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(metadata.router)
+    app.add_route("/collections/{collection_id}/items", features.items_route, methods=["GET"])
     app.include_router(features.router)
     app.include_router(transactions.router)
     app.include_router(submissions.router)

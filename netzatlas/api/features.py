@@ -111,7 +111,12 @@ def _items_where(coll: Collection, request: Request, who: Principal) -> tuple[So
     return src, where
 
 
-@router.get("/collections/{collection_id}/items", tags=["features"])
+async def items_route(request: Request) -> Response:
+    """The items endpoint as a plain Starlette route: the busiest path skips FastAPI's dependency
+    machinery (it has no body or typed parameters to resolve; the query is parsed in params.py)."""
+    return await items(request, request.path_params["collection_id"])
+
+
 async def items(request: Request, collection_id: str) -> Response:
     coll = collection_or_404(collection_id)
     html = wants_html(request, ("json", "html", "geojson"))
