@@ -117,3 +117,34 @@ def test_planner_key_shows_internal_layers(browser: Browser, served: Served):
     page.dispatch_event("#apikey", "change")
     assert rendered(page, "fiber-routes") > 0
     page.close()
+
+
+def test_coverage_gaps_and_rasters_of_the_latest_runs(browser: Browser, served: Served):
+    from netzatlas.coverage import runs
+
+    runs.start(served.db_url, "mobile", None, {"resolution_m": 100})
+    page, errors = open_map(browser, served)
+    raster = page.get_attribute("input[data-layer^='raster-mobile']", "data-layer")
+    assert page.evaluate(f"window.netzatlasMap.getLayoutProperty('{raster}', 'visibility')") == "none"
+    page.check("input[data-layer='coverage-gaps']")
+    page.check(f"input[data-layer='{raster}']")
+    assert rendered(page, "coverage-gaps") > 0
+    gaps = page.evaluate(
+        "window.netzatlasMap.queryRenderedFeatures({layers: ['coverage-gaps']}).map(f => f.properties.gap)"
+    )
+    assert {"white_spot", "grey_spot"} & set(gaps)
+    assert page.evaluate(f"window.netzatlasMap.getLayoutProperty('{raster}', 'visibility')") == "visible"
+    page.screenshot(path=str(ARTIFACTS / "map-coverage.png"))
+    assert errors == []
+    page.close()
+
+
+def test_preview_of_unknown_or_class_outputs_is_404(served: Served):
+    import httpx
+
+    assert httpx.get(f"{served.url}/jobs/nope/outputs/rsrp.tif/preview.png").status_code == 404
+    from netzatlas.coverage import runs
+
+    mobile = runs.start(served.db_url, "mobile", None, {"resolution_m": 100})
+    r = httpx.get(f"{served.url}/jobs/{mobile['id']}/outputs/classes.tif/preview.png")
+    assert r.status_code == 404 and "received-level" in r.json()["description"]

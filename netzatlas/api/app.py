@@ -21,6 +21,7 @@ from netzatlas.api import (
     metadata,
     openapi,
     pages,
+    previews,
     processes,
     submissions,
     tiles,
@@ -83,6 +84,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(pages.router)
     app.include_router(dashboard.router)
+    app.include_router(previews.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -9,7 +9,10 @@ from fastapi import APIRouter, Request, Response
 
 from netzatlas.api.collections import COLLECTIONS
 from netzatlas.api.html import render
+from netzatlas.api.negotiation import base_url
+from netzatlas.api.previews import corners, is_level_raster
 from netzatlas.config import get_settings
+from netzatlas.coverage import runs
 from netzatlas.registry.kinds import KINDS, STATUSES
 
 router = APIRouter()
@@ -46,9 +49,30 @@ async def web_map(request: Request) -> Response:
            FROM (SELECT ST_Transform(ST_SetSRID(ST_Extent(boundary), 25832), 4326) AS e FROM municipalities) s""",
     )
     bounds = [[r["x1"], r["y1"], r["x2"], r["y2"]] for r in extent if r["x1"] is not None]
+    latest = await _rows(
+        request,
+        """SELECT DISTINCT ON (analysis) id::text, analysis, outputs FROM coverage_runs
+           WHERE status = 'succeeded' ORDER BY analysis, finished_at DESC""",
+    )
+    rasters = []
+    for run in latest:
+        for name, out in run["outputs"].items():
+            path = runs.output_dir(run["id"]) / out["file"]
+            if path.is_file() and is_level_raster(out):
+                rasters.append(
+                    {
+                        "id": f"raster-{run['analysis']}-{name}",
+                        "title": f"{run['analysis']} {name} (latest run)",
+                        "url": f"{base_url(request)}/jobs/{run['id']}/outputs/{out['file']}/preview.png",
+                        "coordinates": corners(path),
+                    }
+                )
     config = {
         "layers": [{"id": k.id, "title": k.title, "color": STYLE[k.id][0], "type": STYLE[k.id][1]} for k in KINDS],
         "reference": [c for c in ("districts", "buildings", "population-cells") if c in COLLECTIONS],
+        # gap polygons of the latest run of each analysis (from the tiles' coverage-gaps layer) and rasters
+        "gapRuns": [r["id"] for r in latest],
+        "rasters": rasters,
         "operators": operators,
         "statuses": list(STATUSES),
         "districts": [{"name": d["name"], "bbox": [d["x1"], d["y1"], d["x2"], d["y2"]]} for d in districts],

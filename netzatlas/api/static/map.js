@@ -36,6 +36,18 @@
       { id: "district-selected", type: "line", source: "registry", "source-layer": "districts",
         filter: ["==", ["get", "name"], ""], paint: { "line-color": "#12355b", "line-width": 3 } },
     );
+    // Coverage of the latest runs: rasters (classified previews of the COGs) and gap polygons.
+    for (const r of cfg.rasters) {
+      sources[r.id] = { type: "image", url: r.url, coordinates: r.coordinates };
+      layers.push({ id: r.id, type: "raster", source: r.id, layout: { visibility: "none" },
+        paint: { "raster-opacity": 0.8, "raster-resampling": "nearest" } });
+    }
+    layers.push({ id: "coverage-gaps", type: "fill", source: "registry", "source-layer": "coverage-gaps",
+      layout: { visibility: "none" },
+      filter: ["in", ["get", "run_id"], ["literal", cfg.gapRuns]],
+      paint: { "fill-color": ["match", ["get", "gap"], "white_spot", "#d55e00", "grey_spot", "#999999",
+                              "unpassed", "#cc79a7", "#e69f00"], "fill-opacity": 0.35,
+               "fill-outline-color": "#444444" } });
     for (const l of cfg.layers) {
       const common = { id: l.id, source: "registry", "source-layer": l.id };
       if (l.type === "line") {
@@ -66,7 +78,9 @@
   const legend = document.getElementById("legend");
   const toggles = [...cfg.layers.map((l) => ({ id: l.id, title: l.title, color: l.color, type: l.type })),
     { id: "buildings", title: "Buildings", color: "#c8ccd2", type: "fill" },
-    { id: "population-cells", title: "Population (Zensus 2011)", color: "#6baed6", type: "fill", off: true }];
+    { id: "population-cells", title: "Population (Zensus 2011)", color: "#6baed6", type: "fill", off: true },
+    { id: "coverage-gaps", title: "Coverage gaps (latest runs)", color: "#d55e00", type: "fill", off: true },
+    ...cfg.rasters.map((r) => ({ id: r.id, title: r.title, color: "#009e73", type: "fill", off: true }))];
   for (const t of toggles) {
     const li = document.createElement("li");
     li.innerHTML = `<label><input type="checkbox" data-layer="${t.id}" ${t.off ? "" : "checked"}>` +
