@@ -10,13 +10,13 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from netzatlas import db
 from netzatlas.config import get_settings
 from netzatlas.coverage import cli as coverage_cli
 from netzatlas.importers import cli as importers_cli
+from netzatlas.progress import progress, reporter
 from netzatlas.registry import kinds as kinds_mod
 from netzatlas.registry.service import RegistryError
 from netzatlas.registry.validation import ValidationError
@@ -46,17 +46,6 @@ err = Console(stderr=True)
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 1."""
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
 
 
 # ---------------------------------------------------------------- db
@@ -154,13 +143,8 @@ def demo_load() -> None:
     """Load the synthetic Worms demo (real Zensus 2011 grid, synthetic network); safe to run again."""
     from netzatlas.demo import load as demo
 
-    with _progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def report(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done)
+    with progress() as bar:
+        report = reporter(bar)
 
         with db.transaction(actor=demo.DEMO_ACTOR) as conn:
             changes = demo.load(conn, progress=report)

@@ -32,6 +32,16 @@ CELL_GEOM_SQL = """ST_Transform(ST_MakeEnvelope(
         substring({c} from 'E([0-9]+)$')::float8 + 100, substring({c} from 'N([0-9]+)E')::float8 + 100, 3035), 25832)"""
 
 
+# The metrics of a group of buildings (a cell, a district), from fiber_b joined with fiber_pop.
+FIBER_METRICS = """jsonb_build_object('passed', count(*) FILTER (WHERE f.passed),
+                       'connected', count(*) FILTER (WHERE f.connected),
+                       'planned', count(*) FILTER (WHERE f.planned),
+                       'households', sum(f.households),
+                       'households_passed', sum(f.households) FILTER (WHERE f.passed),
+                       'population_passed',
+                       round(coalesce(sum(p.population) FILTER (WHERE f.passed), 0)::numeric, 2))"""
+
+
 def _near(table: str, status: str, extra: str = "") -> str:
     return (
         f"EXISTS (SELECT 1 FROM {table} a WHERE a.status {status} AND a.retired_at IS NULL {extra} "
@@ -132,31 +142,19 @@ def run(ctx: Context) -> dict[str, Any]:
             f"""INSERT INTO coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics,
                                             geom)
                 SELECT %(run)s, 'fiber', f.cell_id, count(*), sum(p.population), avg(f.passed::int),
-                       jsonb_build_object('passed', count(*) FILTER (WHERE f.passed),
-                                          'connected', count(*) FILTER (WHERE f.connected),
-                                          'planned', count(*) FILTER (WHERE f.planned),
-                                          'households', sum(f.households),
-                                          'households_passed', sum(f.households) FILTER (WHERE f.passed),
-                                          'population_passed',
-                                          round(coalesce(sum(p.population) FILTER (WHERE f.passed), 0)::numeric, 2)),
+                       {FIBER_METRICS},
                        {CELL_GEOM_SQL.format(c="f.cell_id")}
                 FROM fiber_b f LEFT JOIN fiber_pop p USING (building_id)
                 GROUP BY f.cell_id""",
             args,
         )
         conn.execute(
-            """INSERT INTO coverage_districts (run_id, analysis, district_id, name, buildings, population,
+            f"""INSERT INTO coverage_districts (run_id, analysis, district_id, name, buildings, population,
                                                share_covered,
                                                metrics, geom)
                SELECT %(run)s, 'fiber', d.id, d.name, count(f.building_id), sum(p.population),
                       avg(f.passed::int),
-                      jsonb_build_object('passed', count(*) FILTER (WHERE f.passed),
-                                         'connected', count(*) FILTER (WHERE f.connected),
-                                         'planned', count(*) FILTER (WHERE f.planned),
-                                         'households', sum(f.households),
-                                         'households_passed', sum(f.households) FILTER (WHERE f.passed),
-                                         'population_passed',
-                                          round(coalesce(sum(p.population) FILTER (WHERE f.passed), 0)::numeric, 2)),
+                      {FIBER_METRICS},
                       d.boundary
                FROM districts d LEFT JOIN fiber_b f ON f.district_id = d.id
                LEFT JOIN fiber_pop p USING (building_id)

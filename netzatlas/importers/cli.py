@@ -9,11 +9,11 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from netzatlas import db
 from netzatlas.config import get_settings
+from netzatlas.progress import progress, reporter
 
 console = Console()
 err = Console(stderr=True)
@@ -45,20 +45,8 @@ def import_file(
 
     settings = get_settings()
     max_bytes = settings.import_max_mb * 1024 * 1024 if getattr(settings, "import_max_mb", None) else None
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done, total=total)
+    with progress() as bar:
+        report = reporter(bar)
 
         try:
             sid, status, rep = run_import(
