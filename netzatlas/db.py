@@ -168,7 +168,11 @@ class Cluster:
                 "\n# netzatlas embedded cluster: unix socket only, no TCP port\n"
                 "listen_addresses = ''\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
-                "shared_buffers = 256MB\n"
+                # room for the registry, its indexes and a coverage run's results in memory; bulk writes
+                # (imports, coverage results) checkpoint less often and keep their log in memory longer
+                "shared_buffers = 1GB\n"
+                "wal_buffers = 64MB\n"
+                "max_wal_size = 4GB\n"
                 "work_mem = 32MB\n"
                 "max_connections = 100\n"
             )

@@ -165,3 +165,42 @@ def test_same_inputs_same_statistics(dreieich):
     b = runs.start(dreieich["url"], "fiber", AGS, {"drop_distance_m": 30})
     assert a["statistics"] == b["statistics"] and a["statistics"]["passed"] > 0
     assert runs.compare(dreieich["url"], a["id"], b["id"])["parameters"] == {}
+
+
+def test_population_per_building_traces_to_its_grid_cell(dreieich, conn):
+    """Each 1 km cell's people are shared by its buildings' households; cells and the run add them up."""
+    b = np.array(dreieich["buildings"], dtype=object)
+    pts = shapely.point_on_surface(b)
+    e, n = Transformer.from_crs(25832, 3035, always_xy=True).transform(shapely.get_x(pts), shapely.get_y(pts))
+    km = [f"CRS3035RES1000mN{int(y // 1000) * 1000}E{int(x // 1000) * 1000}" for x, y in zip(e, n, strict=True)]
+    ids = sorted(set(km))
+    assert len(ids) > 1  # the town spans several 1 km cells, so more than one share carries people
+    people = {cid: 1000 + 7 * i for i, cid in enumerate(ids)}
+    back = Transformer.from_crs(3035, 25832, always_xy=True)
+    cells = []
+    for cid in ids:
+        y0, x0 = int(cid.split("mN")[1].split("E")[0]), int(cid.split("E")[-1])
+        box = shapely.box(x0, y0, x0 + 1000, y0 + 1000)
+        geom = shapely.transform(box, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
+        cells.append({"id": cid, "resolution_m": 1000, "population": people[cid], "geom": geom, "source": "test"})
+    with conn.transaction():
+        reference.upsert_population_cells(conn, cells, "test")
+
+    run = runs.start(dreieich["url"], "fiber", AGS, {})
+    assert run["status"] == "succeeded", run["message"]
+    rows = conn.execute(
+        """SELECT b.external_id::int AS i, r.population_cell, r.population, r.passed FROM coverage_buildings r
+           JOIN buildings b ON b.id = r.building_id WHERE r.run_id = %s ORDER BY 1""",
+        (run["id"],),
+    ).fetchall()
+    assert [r["population_cell"] for r in rows] == km
+    count = {cid: km.count(cid) for cid in ids}  # one household each: equal shares
+    share = {r["population_cell"]: people[r["population_cell"]] / count[r["population_cell"]] for r in rows}
+    assert all(abs(r["population"] - share[r["population_cell"]]) < 1e-9 for r in rows)
+    assert run["statistics"]["population"] == pytest.approx(sum(people.values()), abs=0.01)
+    passed_people = sum(r["population"] for r in rows if r["passed"])
+    assert run["statistics"]["population_passed"] == pytest.approx(passed_people, abs=0.01)
+    total = conn.execute("SELECT sum(population) AS p FROM coverage_cells WHERE run_id = %s", (run["id"],)).fetchone()[
+        "p"
+    ]
+    assert total == pytest.approx(sum(people.values()), abs=0.01)

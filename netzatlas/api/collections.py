@@ -186,7 +186,7 @@ COVERAGE = (
         "Coverage per INSPIRE cell",
         "Results of coverage runs per INSPIRE 100 m cell (EPSG:3035 grid): buildings, population, share covered "
         "and the run's metrics. Filter by run_id.",
-        "coverage_cells",
+        "(SELECT c.*, g.geom FROM coverage_cells c JOIN inspire_cells g ON g.id = c.cell_id)",
         "integer",
         "Polygon",
         [

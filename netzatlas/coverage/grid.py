@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import shapely
@@ -22,6 +23,11 @@ MAX_PIXELS = 60_000_000  # 600 km2 at 10 m per band: beyond this a run is refuse
 @lru_cache
 def to_inspire() -> Transformer:
     return Transformer.from_crs(STORAGE_SRID, INSPIRE_SRID, always_xy=True)
+
+
+@lru_cache
+def from_inspire() -> Transformer:
+    return Transformer.from_crs(INSPIRE_SRID, STORAGE_SRID, always_xy=True)
 
 
 def inspire_id(north: int, east: int, res: int = CELL_M) -> str:
@@ -142,6 +148,36 @@ def _bilinear(lattice: np.ndarray, rows: np.ndarray, cols: np.ndarray, height: i
     return top * (1 - wr) + bottom * wr
 
 
+def cell_id_sql(point: str, res: str = str(CELL_M)) -> str:
+    """SQL for the INSPIRE id of the cell (of `res` metres) holding an EPSG:3035 point (buildings.grid_point)."""
+    return (
+        f"('CRS3035RES' || {res} || 'mN' || (floor(ST_Y({point}) / {res}) * {res})::bigint"
+        f" || 'E' || (floor(ST_X({point}) / {res}) * {res})::bigint)"
+    )
+
+
+def cell_polygons(keys: np.ndarray) -> np.ndarray:
+    """The INSPIRE 100 m cells (by key) as polygons in EPSG:25832: their corners transformed, the same polygons
+    as the database's `inspire_cell_polygon`."""
+    keys = np.asarray(keys, dtype=np.int64)
+    north, east = (keys // 1_000_000) * CELL_M, (keys % 1_000_000) * CELL_M
+    back = from_inspire()
+    boxes = shapely.box(east, north, east + CELL_M, north + CELL_M)
+    return shapely.transform(boxes, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
+
+
+def store_cells(conn: Any, keys: np.ndarray) -> None:
+    """Register cells (by key) in `inspire_cells`, which generates their polygons; known cells are skipped."""
+    ids = [key_to_id(k) for k in np.unique(np.asarray(keys, dtype=np.int64)).tolist()]
+    # known cells filtered first (ON CONFLICT alone would generate each polygon before skipping it);
+    # ON CONFLICT for another run registering the same cells right now
+    conn.execute(
+        "INSERT INTO inspire_cells (id) SELECT c FROM unnest(%s::text[]) c "
+        "WHERE NOT EXISTS (SELECT 1 FROM inspire_cells i WHERE i.id = c) ON CONFLICT (id) DO NOTHING",
+        (ids,),
+    )
+
+
 def inspire_cells(geom: BaseGeometry) -> tuple[list[str], np.ndarray]:
     """INSPIRE 100 m cells meeting a geometry in EPSG:25832: their ids and their keys."""
     t = to_inspire()
@@ -150,12 +186,8 @@ def inspire_cells(geom: BaseGeometry) -> tuple[list[str], np.ndarray]:
     es = np.arange(e0, x2, CELL_M)
     ns = np.arange(n0, y2, CELL_M)
     ee, nn = np.meshgrid(es, ns)
-    ee, nn = ee.ravel(), nn.ravel()
-    back = Transformer.from_crs(INSPIRE_SRID, STORAGE_SRID, always_xy=True)
-    boxes = shapely.box(ee, nn, ee + CELL_M, nn + CELL_M)
-    boxes = shapely.transform(boxes, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
-    keep = shapely.intersects(boxes, geom)
-    keys = cell_key(nn[keep] + 0.5, ee[keep] + 0.5)
+    keys = cell_key(nn.ravel() + 0.5, ee.ravel() + 0.5)
+    keys = keys[shapely.intersects(cell_polygons(keys), geom)]
     return [key_to_id(int(k)) for k in keys], keys
 
 
@@ -182,7 +214,7 @@ def merge_cells(keys: np.ndarray, values: dict[str, np.ndarray] | None = None) -
         [(p, i + 1) for i, p in enumerate(polys3035)], out_shape=(h, w), transform=transform, dtype="int32"
     )
     idx = labels[r, c] - 1
-    back = Transformer.from_crs(INSPIRE_SRID, STORAGE_SRID, always_xy=True)
+    back = from_inspire()
     k = len(polys3035)
     totals = {"cells": np.bincount(idx, minlength=k)}
     for name, v in (values or {}).items():

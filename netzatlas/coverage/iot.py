@@ -18,16 +18,16 @@ import shapely
 
 from netzatlas import db
 from netzatlas.coverage import radio, rasters, runs, terrain
-from netzatlas.coverage.fiber import CELL_GEOM_SQL, NODES, ROUTES
+from netzatlas.coverage.fiber import NODES, ROUTES
 from netzatlas.coverage.grid import (
     CELL_M,
-    INSPIRE_SRID,
-    STORAGE_SRID,
     Grid,
     cell_key,
+    from_inspire,
     inspire_cells,
     key_to_id,
     merge_cells,
+    store_cells,
     to_inspire,
 )
 from netzatlas.coverage.mobile import model_description as radio_description
@@ -90,13 +90,12 @@ def _mobile_levels(run: dict[str, Any], xs: np.ndarray, ys: np.ndarray) -> dict[
 
 def density_gaps(conn: Any, keys: np.ndarray, radii: dict[str, float]) -> dict[str, np.ndarray]:
     """Per sensor type, the keys of cells whose centre is farther than the radius from every sensor of the type."""
-    from pyproj import Transformer
 
     sensors = conn.execute(
         """SELECT attributes->>'sensor_type' AS type, ST_X(geom) AS x, ST_Y(geom) AS y FROM assets_sensors
            WHERE status = 'in_service' AND retired_at IS NULL"""
     ).fetchall()
-    back = Transformer.from_crs(INSPIRE_SRID, STORAGE_SRID, always_xy=True)
+    back = from_inspire()
     cx, cy = back.transform((keys % 1_000_000) * CELL_M + CELL_M / 2, (keys // 1_000_000) * CELL_M + CELL_M / 2)
     out = {}
     for t, radius in radii.items():
@@ -228,18 +227,13 @@ def run(ctx: Context) -> dict[str, Any]:
         ) as copy:
             for r in rows:
                 copy.write_row(r)
+        store_cells(conn, keys)
         conn.execute(
             "CREATE TEMP TABLE iot_cells (cell_id text, lorawan float8, devices int, unavailable int) ON COMMIT DROP"
         )
         with conn.cursor().copy("COPY iot_cells FROM STDIN") as copy:
             for cid, k in zip(cells, keys.tolist(), strict=True):
                 copy.write_row((cid, share.get(k), per_cell.get(k, 0), unavailable.get(k, 0)))
-        conn.execute(
-            f"""CREATE TEMP TABLE iot_cellgeom ON COMMIT DROP AS
-                SELECT cell_id, lorawan, devices, unavailable, {CELL_GEOM_SQL.format(c="cell_id")} AS geom
-                FROM iot_cells;
-                CREATE INDEX ON iot_cellgeom USING gist (geom)"""
-        )
         radii = p["service_radius_m"]
         missing = density_gaps(conn, keys, radii)
         conn.execute("CREATE TEMP TABLE iot_missing (cell_id text, type text) ON COMMIT DROP")
@@ -248,13 +242,12 @@ def run(ctx: Context) -> dict[str, Any]:
                 for k in ks.tolist():
                     copy.write_row((key_to_id(k), t))
         conn.execute(
-            """INSERT INTO coverage_cells (run_id, analysis, cell_id, share_covered, metrics, geom)
+            """INSERT INTO coverage_cells (run_id, analysis, cell_id, share_covered, metrics)
                SELECT %(run)s, 'iot', c.cell_id, c.lorawan,
                       jsonb_build_object('lorawan_share_area', round(c.lorawan::numeric, 6),
                           'sensor_types_missing', coalesce(m.types, '[]'),
-                          'devices', c.devices, 'devices_unavailable', c.unavailable),
-                      ST_Transform(c.geom, 25832)
-               FROM iot_cellgeom c
+                          'devices', c.devices, 'devices_unavailable', c.unavailable)
+               FROM iot_cells c
                LEFT JOIN (SELECT cell_id, jsonb_agg(type ORDER BY type) AS types FROM iot_missing GROUP BY cell_id) m
                  USING (cell_id)
                ORDER BY c.cell_id""",

@@ -306,7 +306,7 @@ def _aggregate(
     total = table(tsums)[0] if len(total_ids) else {}
     dmetrics = table(dsums)
     with db.transaction(ctx.url) as conn:
-        _write_cells(conn, ctx, cells)
+        rasters.write_cells(conn, ctx.run_id, ctx.analysis, cells)
         for i, d in enumerate(did):
             conn.execute(
                 """INSERT INTO coverage_districts (run_id, analysis, district_id, name, buildings, population,
@@ -331,25 +331,6 @@ def _aggregate(
         "cells": len(cells),
         "gaps": gaps,
     }
-
-
-def _write_cells(conn: Any, ctx: Context, cells: list[tuple]) -> None:
-    """COPY the cells into staging, then one INSERT computing each INSPIRE cell's polygon in PostGIS."""
-    from netzatlas.coverage.fiber import CELL_GEOM_SQL
-
-    conn.execute(
-        "CREATE TEMP TABLE stage_cells_cov (cell_id text, buildings int, population float8, share float8, "
-        "metrics jsonb) ON COMMIT DROP"
-    )
-    with conn.cursor().copy("COPY stage_cells_cov FROM STDIN") as copy:
-        for c in cells:
-            copy.write_row((*c[:4], orjson.dumps(c[4]).decode()))
-    conn.execute(
-        f"""INSERT INTO coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics, geom)
-            SELECT %s, %s, cell_id, buildings, population, share, metrics, {CELL_GEOM_SQL.format(c="cell_id")}
-            FROM stage_cells_cov ORDER BY cell_id""",
-        (ctx.run_id, ctx.analysis),
-    )
 
 
 def _write_gaps(conn: Any, ctx: Context, grid: Grid, masks: dict[str, np.ndarray]) -> dict[str, Any]:

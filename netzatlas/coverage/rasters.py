@@ -13,7 +13,7 @@ from rasterio.features import shapes, sieve
 from rasterio.io import MemoryFile
 from shapely.geometry import shape
 
-from netzatlas.coverage.grid import STORAGE_SRID, Grid
+from netzatlas.coverage.grid import STORAGE_SRID, Grid, id_to_key, store_cells
 
 
 def write_cog(
@@ -108,3 +108,15 @@ def write_gaps(conn: Any, run_id: str, analysis: str, gap: str, polys: list[tupl
             ],
         ),
     )
+
+
+def write_cells(conn: Any, run_id: Any, analysis: str, cells: list[tuple[str, Any, Any, Any, dict]]) -> None:
+    """COPY per-cell results: cell id, buildings, population, share covered, metrics (polygons: inspire_cells)."""
+    import orjson
+
+    store_cells(conn, np.array([id_to_key(c[0]) for c in cells], dtype=np.int64))
+    with conn.cursor().copy(
+        "COPY coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics) FROM STDIN"
+    ) as copy:
+        for c in sorted(cells, key=lambda c: c[0]):
+            copy.write_row((run_id, analysis, *c[:4], orjson.dumps(c[4]).decode()))
