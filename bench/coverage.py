@@ -5,7 +5,8 @@ Run with `make bench-coverage` (or `.venv/bin/python -m bench.coverage`). Measur
   against the floor of a plain float32 numpy loop over every pixel for every sector (one core); growth when
   the sites double and when the resolution doubles; peak memory; the whole `coverage run mobile` as well;
 - fiber: the whole `coverage run fiber` (per building, cells, districts, gaps) for 100,000 buildings and
-  200,000 routes, against one PostGIS ST_DWithin query answering homes passed (the floor).
+  200,000 routes, against one PostGIS ST_DWithin query answering homes passed (the floor); the two alternate
+  five times and the medians are reported.
 """
 
 from __future__ import annotations
