@@ -8,6 +8,7 @@ or under-construction routes/nodes are "passed once the planned rollout is built
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -46,8 +47,8 @@ def share_sql() -> str:
     then the share's cells (no cell spans two shares) into coverage_cells, registering new ones in inspire_cells.
 
     A building's population is its population cell's people (the finest grid with a value) shared by
-    households, a building without households counting as one. The stripes are as wide as the coarsest
-    population grid, so a population cell never spans two shares either.
+    households, a building without households counting as one. The stripe width is a common multiple of
+    100 m and every population grid's cell size, so a population cell never spans two shares either.
     """
     live, planned = "= 'in_service'", "IN ('planned', 'under_construction')"
     dist = "AND a.attributes->>'node_type' = ANY(%(types)s)"
@@ -65,7 +66,8 @@ def share_sql() -> str:
                            AND ST_DWithin(a.geom, b.geom, %(entry)s)) AS connected
             FROM buildings b
             WHERE b.municipality = %(ags)s
-              AND floor(ST_X(b.grid_point) / %(stripe)s)::bigint %% %(shares)s = %(share)s
+              -- mod() keeps the dividend's sign: west of the grid's origin the remainder is share - shares
+              AND mod(floor(ST_X(b.grid_point) / %(stripe)s)::bigint, %(shares)s) IN (%(share)s, %(share)s - %(shares)s)
             OFFSET 0
         ), new_cells AS (
             -- known cells filtered first: ON CONFLICT alone would generate each polygon before skipping it
@@ -132,7 +134,7 @@ def run(ctx: Context) -> dict[str, Any]:
         args["resolutions"] = [
             r["m"] for r in conn.execute("SELECT DISTINCT resolution_m AS m FROM population_cells ORDER BY 1")
         ]
-        args["stripe"] = max([CELL_M, *args["resolutions"]])
+        args["stripe"] = math.lcm(CELL_M, *args["resolutions"])
     _assess(ctx.url, args, max(1, min(4, os.cpu_count() or 1)))
     ctx.lap("per_building")
     ctx.report(0.6, "buildings and cells assessed")
