@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     basemap_attribution: str = ""
     # Largest delivery file (or zip) the importer accepts, in MiB.
     import_max_mb: int = 2048
+    # Where DEM GeoTIFFs for coverage runs requested through the API must lie (default: <home>/dem); the
+    # API takes a file name in it, so that a request can never make the server open an arbitrary path.
+    dem_dir: Path | None = None
+
+    @property
+    def dem_root(self) -> Path:
+        return (self.dem_dir or self.home / "dem").expanduser().resolve()
 
 
 @lru_cache

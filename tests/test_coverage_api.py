@@ -89,7 +89,15 @@ def test_sync_execution_and_cog_over_http(served: Served):
 
 def test_bad_parameters_400_and_nothing_running(served: Served):
     before = len(httpx.get(f"{served.url}/jobs").json()["jobs"])
-    for inputs in ({"resolution_m": -1}, {"model": "okumura"}, {"threshold_dbm": 5}, {"municipality": "00000000"}):
+    for inputs in (
+        {"resolution_m": -1},
+        {"model": "okumura"},
+        {"threshold_dbm": 5},
+        {"municipality": "00000000"},
+        {"dem": "/etc/passwd"},  # through the API a DEM is a file in the server's DEM directory, never a path
+        {"dem": "../../../../etc/passwd"},
+        {"dem": "missing.tif"},
+    ):
         r = httpx.post(
             f"{served.url}/processes/coverage-mobile/execution",
             json={"inputs": inputs},

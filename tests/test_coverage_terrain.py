@@ -92,3 +92,16 @@ def test_dem_parameter_errors(tmp_path: Path):
     far = Grid.cover((X0 + 100_000, Y0, X0 + 101_000, Y0 + 1000), 10.0)
     with pytest.raises(ValueError, match="does not cover"):
         terrain.load(str(_dem(tmp_path / "dem.tif", ridge=False)), far)
+
+
+def test_a_dem_requested_through_the_api_stays_in_the_dem_directory(tmp_path: Path):
+    root = tmp_path / "dem"
+    root.mkdir()
+    _dem(root / "worms.tif", ridge=False)
+    (root / "escape.tif").symlink_to(_dem(tmp_path / "outside.tif", ridge=False))
+    assert validate("mobile", {"dem": "worms.tif"}, dem_root=root)["dem"] == str(root / "worms.tif")
+    for given in (str(root / "worms.tif"), "../outside.tif", "escape.tif"):
+        with pytest.raises(ParameterError, match="not a path"):
+            validate("mobile", {"dem": given}, dem_root=root)
+    # on the command line the local user names any file
+    assert validate("mobile", {"dem": str(tmp_path / "outside.tif")})["dem"] == str(tmp_path / "outside.tif")

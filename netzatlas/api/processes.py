@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from netzatlas.api.auth import principal
 from netzatlas.api.errors import ApiError, bad_request, not_found
 from netzatlas.api.negotiation import JSON, json_response, link, url
+from netzatlas.config import get_settings
 from netzatlas.coverage import parameters, runs
 
 router = APIRouter()
@@ -179,7 +180,9 @@ async def execute(request: Request, process_id: str) -> Response:
     municipality = inputs.pop("municipality", None)
     db_url = request.app.state.database_url
     try:
-        run = await run_in_threadpool(runs.create, db_url, analysis, municipality, inputs, actor)
+        run = await run_in_threadpool(
+            runs.create, db_url, analysis, municipality, inputs, actor, get_settings().dem_root
+        )
     except parameters.ParameterError as e:
         raise bad_request(str(e)) from None
     prefer = request.headers.get("prefer", "").lower()

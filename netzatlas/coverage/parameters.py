@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from netzatlas.coverage.pathloss import LOS_MODES, MODELS
@@ -83,7 +84,13 @@ RADIO_COMMON = (
     Param(
         "max_range_m", "number", 5000.0, "No transmitter is evaluated beyond this distance", 100.0, 20000.0, unit="m"
     ),
-    Param("dem", "string", None, "Path of a DEM GeoTIFF for terrain line-of-sight (optional)"),
+    Param(
+        "dem",
+        "string",
+        None,
+        "DEM GeoTIFF for terrain line-of-sight (optional): a path on the command line; through the API the "
+        "name of a file in the server's DEM directory (NETZATLAS_DEM_DIR)",
+    ),
 )
 
 PARAMETERS: dict[str, tuple[Param, ...]] = {
@@ -183,8 +190,9 @@ def _coerce(p: Param, value: Any) -> Any:
     return v
 
 
-def validate(analysis: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Complete parameters with defaults and check every one; raises ParameterError on the first problem."""
+def validate(analysis: str, given: Mapping[str, Any], dem_root: Path | None = None) -> dict[str, Any]:
+    """Complete parameters with defaults and check every one; raises ParameterError on the first problem.
+    With `dem_root` (a request through the API) a DEM must be a file in that directory."""
     if analysis not in PARAMETERS:
         raise ParameterError(f"unknown analysis {analysis!r}; known: {', '.join(ANALYSES)}")
     spec = {p.name: p for p in PARAMETERS[analysis]}
@@ -216,11 +224,22 @@ def validate(analysis: str, given: Mapping[str, Any]) -> dict[str, Any]:
     if out.get("model") == "hata" and not 1.0 <= out["ue_height_m"] <= 10.0:
         raise ParameterError("ue_height_m: COST-231 Hata is defined for 1-10 m")
     if out.get("dem"):
-        from pathlib import Path
-
-        if not Path(out["dem"]).is_file():
-            raise ParameterError(f"dem: no such file {out['dem']!r}")
+        out["dem"] = str(_dem_path(out["dem"], dem_root))
     return out
+
+
+def _dem_path(given: str, root: Path | None) -> Path:
+    """The DEM file: any path for the local user; with `root` (requests through the API), a file in it."""
+    path = Path(given).expanduser()
+    if root is not None:
+        path = (root / given).resolve()
+        if Path(given).is_absolute() or not path.is_relative_to(root):
+            raise ParameterError(
+                f"dem: give the name of a GeoTIFF in the server's DEM directory, not a path ({given!r})"
+            )
+    if not path.is_file():
+        raise ParameterError(f"dem: no such file {given!r}" + (" in the server's DEM directory" if root else ""))
+    return path
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

@@ -87,12 +87,18 @@ def default_municipality(conn: psycopg.Connection) -> str:
 
 
 def create(
-    url: str, analysis: str, municipality: str | None, given: Mapping[str, Any], actor: str | None = None
+    url: str,
+    analysis: str,
+    municipality: str | None,
+    given: Mapping[str, Any],
+    actor: str | None = None,
+    dem_root: Path | None = None,
 ) -> dict[str, Any]:
-    """Validate and store a queued run. Bad parameters raise ParameterError and store nothing."""
+    """Validate and store a queued run. Bad parameters raise ParameterError and store nothing. `dem_root`
+    confines a DEM to that directory (runs requested through the API)."""
     if analysis not in ANALYSES:
         raise ParameterError(f"unknown analysis {analysis!r}; known: {', '.join(ANALYSES)}")
-    params = validate(analysis, given)
+    params = validate(analysis, given, dem_root)
     with db.connect(url, autocommit=True) as conn:
         ags = municipality or default_municipality(conn)
         _boundary(conn, ags)
