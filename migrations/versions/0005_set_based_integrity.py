@@ -55,13 +55,22 @@ def upgrade() -> None:
             col text := TG_ARGV[0];
             parent text := TG_ARGV[1];
             pkey text := TG_ARGV[2];
+            typ text;
+            vals text[];
             missing text;
         BEGIN
-            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I p WHERE p.%I IN (SELECT n.%I FROM new_rows n)
-                            FOR KEY SHARE OF p) l', parent, pkey, col);
-            EXECUTE format('SELECT n.%I::text FROM new_rows n WHERE n.%I IS NOT NULL
-                            AND NOT EXISTS (SELECT 1 FROM %I p WHERE p.%I = n.%I) LIMIT 1',
-                           col, col, parent, pkey, col) INTO missing;
+            -- one pass over the statement's rows: the distinct values, then lock and look up each once
+            SELECT format_type(a.atttypid, a.atttypmod) INTO typ
+            FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attname = col;
+            EXECUTE format('SELECT array_agg(DISTINCT n.%I::text) FROM new_rows n WHERE n.%I IS NOT NULL', col, col)
+                INTO vals;
+            IF vals IS NULL THEN
+                RETURN NULL;
+            END IF;
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I p WHERE p.%I = ANY($1::%s[]) FOR KEY SHARE OF p) l',
+                           parent, pkey, typ) USING vals;
+            EXECUTE format('SELECT v FROM unnest($1::%s[]) v WHERE NOT EXISTS (SELECT 1 FROM %I p WHERE p.%I = v)
+                            LIMIT 1', typ, parent, pkey) USING vals INTO missing;
             IF missing IS NOT NULL THEN
                 RAISE EXCEPTION 'insert or update on table "%" violates reference %', TG_TABLE_NAME,
                         TG_TABLE_NAME || '_' || col || '_ref'

@@ -41,7 +41,7 @@ def _near(table: str, status: str, extra: str = "") -> str:
     )
 
 
-def share_sql() -> str:
+def share_sql(population: bool) -> str:
     """One share of the municipality's buildings (grid columns of %(stripe)s metres, every %(shares)sth): per
     building passed, connected, planned, cell, district, households and population, into coverage_buildings;
     then the share's cells (no cell spans two shares) into coverage_cells, registering new ones in inspire_cells.
@@ -52,14 +52,20 @@ def share_sql() -> str:
     """
     live, planned = "= 'in_service'", "IN ('planned', 'under_construction')"
     dist = "AND a.attributes->>'node_type' = ANY(%(types)s)"
+    population_cell, people, join = "NULL::text", "NULL::float8", ""  # no population grid registered
+    if population:
+        population_cell = f"""(SELECT pc.id FROM unnest(%(resolutions)s::int[]) AS g(m)
+                    JOIN population_cells pc ON pc.id = {cell_id_sql("b.grid_point", "g.m")}
+                    WHERE pc.population IS NOT NULL ORDER BY g.m LIMIT 1)"""
+        people = """pc.population::float8 * coalesce(b.households, 1)
+                       / sum(coalesce(b.households, 1)) OVER (PARTITION BY b.population_cell)"""
+        join = "LEFT JOIN population_cells pc ON pc.id = b.population_cell"
     # OFFSET 0 keeps the subquery from being flattened, so each EXISTS runs once per building
     return f"""
         WITH b AS (
             SELECT b.id, b.district_id, b.households, b.geom,
                    {cell_id_sql("b.grid_point")} AS cell_id,
-                   (SELECT pc.id FROM unnest(%(resolutions)s::int[]) AS g(m)
-                    JOIN population_cells pc ON pc.id = {cell_id_sql("b.grid_point", "g.m")}
-                    WHERE pc.population IS NOT NULL ORDER BY g.m LIMIT 1) AS population_cell,
+                   {population_cell} AS population_cell,
                    {_near(ROUTES, live)} OR {_near(NODES, live, dist)} AS passed,
                    EXISTS (SELECT 1 FROM {NODES} a WHERE a.status = 'in_service' AND a.retired_at IS NULL
                            AND a.attributes->>'node_type' = 'building_entry'
@@ -79,10 +85,8 @@ def share_sql() -> str:
                                             households, population_cell, population)
             SELECT %(run)s, b.id, b.passed OR b.connected, b.connected,
                    NOT (b.passed OR b.connected) AND ({_near(ROUTES, planned)} OR {_near(NODES, planned, dist)}),
-                   b.cell_id, b.district_id, b.households, b.population_cell,
-                   pc.population::float8 * coalesce(b.households, 1)
-                       / sum(coalesce(b.households, 1)) OVER (PARTITION BY b.population_cell)
-            FROM b LEFT JOIN population_cells pc ON pc.id = b.population_cell
+                   b.cell_id, b.district_id, b.households, b.population_cell, {people}
+            FROM b {join}
             RETURNING *
         )
         INSERT INTO coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics)
@@ -99,7 +103,7 @@ def _assess(url: str, args: dict[str, Any], shares: int) -> None:
             # No flush at commit: the run's final status commit flushes the log up to itself, so a run marked
             # succeeded always has its results; a crash before that leaves a run that is reaped as failed.
             conn.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL synchronous_commit = off")
-            conn.execute(share_sql(), {**args, "shares": shares, "share": share})
+            conn.execute(share_sql(bool(args["resolutions"])), {**args, "shares": shares, "share": share})
 
     with ThreadPoolExecutor(shares) as pool:
         list(pool.map(part, range(shares)))
