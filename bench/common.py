@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: bench databases, servers on free ports, wrk, a peer venv."""
+"""Shared pieces of the benchmarks (and of the tests' served demo): bench databases, servers on free ports,
+wrk, a peer venv."""
 
 from __future__ import annotations
 
@@ -120,9 +121,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[str]:
+def server(cmd: list[str], env: dict[str, str], port: int, probe: str, log_path: Path | None = None) -> Iterator[str]:
+    """A server process on `port`, yielded once `probe` answers 200; its output goes to `log_path`."""
     base = f"http://127.0.0.1:{port}"
-    log = open(ROOT / ".netzatlas" / f"bench-server-{port}.log", "w")  # noqa: SIM115
+    log = open(log_path or ROOT / ".netzatlas" / f"bench-server-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120

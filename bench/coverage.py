@@ -85,8 +85,7 @@ def transmitters(secs: list[dict]) -> list[radio.Transmitter]:
             tilt_deg=s["mech_tilt_deg"] + s["elec_tilt_deg"],
             h_beamwidth_deg=65.0,
             v_beamwidth_deg=10.0,
-            offset_db=-10
-            * math.log10(12 * radio.resource_blocks(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"])),
+            offset_db=radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"]),
         )
         for s in secs
     ]

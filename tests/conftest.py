@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from shapely.geometry import box
 
+from bench.common import free_port, server
 from netzatlas import db, migrate
 from netzatlas.registry import reference
 
@@ -68,12 +67,6 @@ class Served:
     partner_key: str  # partner of operator "rheinfaser"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def served() -> Iterator[Served]:
     """The Worms demo in its own database, served by `netzatlas serve` on a free port."""
@@ -88,27 +81,36 @@ def served() -> Iterator[Served]:
         planner = keys.create_key(c, "planner", label="tests")
         partner = keys.create_key(c, "partner", "rheinfaser", label="tests")
         c.execute("ANALYZE")
-    port = _free_port()
-    log = open(os.path.join(tempfile.gettempdir(), f"netzatlas-test-serve-{port}.log"), "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "netzatlas"), "serve", "--port", str(port)],
-        env={**os.environ, "NETZATLAS_DATABASE_URL": url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start; see {log.name}")
-        time.sleep(0.2)
-    yield Served(base, url, planner, partner)
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "netzatlas"), "serve", "--port", str(port)]
+    log = Path(tempfile.gettempdir()) / f"netzatlas-test-serve-{port}.log"
+    with server(cmd, {"NETZATLAS_DATABASE_URL": url}, port, "/health", log) as base:
+        yield Served(base, url, planner, partner)
     db.drop_database(name)
+
+
+# ---------------------------------------------------------------- a real browser for the web pages
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Software WebGL for MapLibre; no background connections (the machine may be offline).
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from pyogrio import read_info
 
 from netzatlas.coverage import runs
 
-from .conftest import Served
-from .test_web_map import ARGS, ARTIFACTS, CHROMIUM
+from .conftest import ARTIFACTS, Served
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +23,6 @@ def coverage(served: Served) -> dict[str, str]:
         ids[analysis] = str(runs.start(served.db_url, analysis, None, {})["id"])
     ids["fiber_short"] = str(runs.start(served.db_url, "fiber", None, {"drop_distance_m": 20})["id"])
     return ids
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _lookup(stats: dict, path: str):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from netzatlas import db
-from netzatlas.coverage.grid import CELL_M, cell_id_sql, id_to_key, merge_cells
+from netzatlas.coverage.grid import CELL_M, cell_id_sql, id_to_key, merge_cells, register_cells_sql
 from netzatlas.coverage.rasters import write_gaps
 from netzatlas.coverage.runs import Context
 from netzatlas.registry.kinds import KINDS_BY_ID
@@ -76,10 +76,7 @@ def share_sql(population: bool) -> str:
               AND mod(floor(ST_X(b.grid_point) / %(stripe)s)::bigint, %(shares)s) IN (%(share)s, %(share)s - %(shares)s)
             OFFSET 0
         ), new_cells AS (
-            -- known cells filtered first: ON CONFLICT alone would generate each polygon before skipping it
-            INSERT INTO inspire_cells (id)
-            SELECT DISTINCT b.cell_id FROM b WHERE NOT EXISTS (SELECT 1 FROM inspire_cells i WHERE i.id = b.cell_id)
-            ON CONFLICT (id) DO NOTHING
+            {register_cells_sql("SELECT DISTINCT b.cell_id AS c FROM b")}
         ), f AS (
             INSERT INTO coverage_buildings (run_id, building_id, passed, connected, planned, cell_id, district_id,
                                             households, population_cell, population)

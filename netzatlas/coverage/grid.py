@@ -166,16 +166,18 @@ def cell_polygons(keys: np.ndarray) -> np.ndarray:
     return shapely.transform(boxes, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
 
 
-def store_cells(conn: Any, keys: np.ndarray) -> None:
-    """Register cells (by key) in `inspire_cells`, which generates their polygons; known cells are skipped."""
-    ids = [key_to_id(k) for k in np.unique(np.asarray(keys, dtype=np.int64)).tolist()]
-    # known cells filtered first (ON CONFLICT alone would generate each polygon before skipping it);
-    # ON CONFLICT for another run registering the same cells right now
-    conn.execute(
-        "INSERT INTO inspire_cells (id) SELECT c FROM unnest(%s::text[]) c "
-        "WHERE NOT EXISTS (SELECT 1 FROM inspire_cells i WHERE i.id = c) ON CONFLICT (id) DO NOTHING",
-        (ids,),
-    )
+def register_cells_sql(ids: str) -> str:
+    """SQL registering the cells of a query returning ids (column `c`) in `inspire_cells`, which generates
+    their polygons. Known cells are filtered out first, since ON CONFLICT alone would generate each polygon
+    before skipping it; ON CONFLICT remains for another run registering the same cells right now."""
+    return f"""INSERT INTO inspire_cells (id)
+               SELECT c FROM ({ids}) n WHERE NOT EXISTS (SELECT 1 FROM inspire_cells i WHERE i.id = n.c)
+               ON CONFLICT (id) DO NOTHING"""
+
+
+def store_cells(conn: Any, ids: list[str]) -> None:
+    """Register cells (by id) in `inspire_cells`."""
+    conn.execute(register_cells_sql("SELECT DISTINCT unnest(%s::text[]) AS c"), (ids,))
 
 
 def inspire_cells(geom: BaseGeometry) -> tuple[list[str], np.ndarray]:

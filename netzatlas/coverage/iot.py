@@ -227,7 +227,7 @@ def run(ctx: Context) -> dict[str, Any]:
         ) as copy:
             for r in rows:
                 copy.write_row(r)
-        store_cells(conn, keys)
+        store_cells(conn, cells)
         conn.execute(
             "CREATE TEMP TABLE iot_cells (cell_id text, lorawan float8, devices int, unavailable int) ON COMMIT DROP"
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,8 +119,7 @@ def run(ctx: Context) -> dict[str, Any]:
             tilt_deg=s["tilt_deg"],
             h_beamwidth_deg=s["h_beamwidth_deg"],
             v_beamwidth_deg=s["v_beamwidth_deg"],
-            offset_db=-10
-            * math.log10(12 * radio.resource_blocks(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"]))
+            offset_db=radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"])
             - p["indoor_loss_db"],
         )
         for s in sectors

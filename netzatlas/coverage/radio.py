@@ -219,3 +219,8 @@ def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float)
         return max(6, round(bandwidth_mhz * 5))
     scs_khz = 15.0 if frequency_mhz < 3000 else 30.0
     return max(11, math.floor(bandwidth_mhz * 1000 * 0.9 / (12 * scs_khz)))
+
+
+def rsrp_offset_db(technology: str, bandwidth_mhz: float, frequency_mhz: float) -> float:
+    """RSRP relative to the total received level: the power of one of the carrier's 12 N_RB subcarriers."""
+    return -10 * math.log10(12 * resource_blocks(technology, bandwidth_mhz, frequency_mhz))

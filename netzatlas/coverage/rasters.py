@@ -13,7 +13,7 @@ from rasterio.features import shapes, sieve
 from rasterio.io import MemoryFile
 from shapely.geometry import shape
 
-from netzatlas.coverage.grid import STORAGE_SRID, Grid, id_to_key, store_cells
+from netzatlas.coverage.grid import STORAGE_SRID, Grid, store_cells
 
 
 def write_cog(
@@ -114,7 +114,7 @@ def write_cells(conn: Any, run_id: Any, analysis: str, cells: list[tuple[str, An
     """COPY per-cell results: cell id, buildings, population, share covered, metrics (polygons: inspire_cells)."""
     import orjson
 
-    store_cells(conn, np.array([id_to_key(c[0]) for c in cells], dtype=np.int64))
+    store_cells(conn, [c[0] for c in cells])
     with conn.cursor().copy(
         "COPY coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics) FROM STDIN"
     ) as copy:
