@@ -10,10 +10,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from netzatlas import __version__
+from netzatlas import __version__, migrate, schema
 from netzatlas.api import (
     dashboard,
     errors,
@@ -31,16 +32,35 @@ from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.db import database_url
 
+# Seconds a request waits for a pooled connection before it is answered 503.
+POOL_TIMEOUT = 2.0
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def check(conn: AsyncConnection) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            # One broken connection means the server restarted or went away: the idle ones are as stale, and
+            # checking them one by one (with the pool's backoff between checks) would outlast the timeout.
+            await pool.drain()
+            raise
+
     pool = AsyncConnectionPool(
         app.state.database_url,
         min_size=2,
         max_size=10,
         open=False,
+        check=check,
+        # During an outage a request waits at most this long for a connection, then gets a 503 (errors.py).
+        timeout=POOL_TIMEOUT,
+        # A failed reconnection is given up quickly rather than retried on a backoff that grows to minutes: the
+        # next request then starts a fresh attempt at once, so the first request after an outage succeeds.
+        reconnect_timeout=1.0,
         kwargs={
             "row_factory": dict_row,
+            "connect_timeout": 2,  # libpq's minimum
             # no BEGIN/ROLLBACK round trips around read-only requests
             "autocommit": True,
             # Prepared statements save parsing and, once generic, planning. Query envelopes are InitPlans
@@ -67,6 +87,7 @@ def create_app(url: str | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.database_url = url or database_url()
+    app.state.schema_head = migrate.head_revision()
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(
         CORSMiddleware,
@@ -97,14 +118,44 @@ def create_app(url: str | None = None) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     async def health(request: Request) -> Response:
+        """The database answers and its schema is whole: head revision, extensions, tables, functions."""
         try:
-            async with request.app.state.pool.connection(timeout=5) as conn:
-                cur = await conn.execute(
-                    "SELECT postgis_lib_version() AS postgis, (SELECT version_num FROM alembic_version) AS schema"
-                )
-                row = await cur.fetchone()
+            async with request.app.state.pool.connection() as conn:
+                cur = await conn.execute(schema.MISSING_SQL, schema.MISSING_PARAMS)
+                missing = await cur.fetchone()
+                revision = postgis = None
+                if "alembic_version" not in missing["tables"]:
+                    cur = await conn.execute(schema.REVISION_SQL)
+                    revision = ((await cur.fetchone()) or {}).get("version_num")
+                if "postgis" not in missing["extensions"]:
+                    cur = await conn.execute("SELECT postgis_lib_version() AS v")
+                    postgis = (await cur.fetchone())["v"]
         except Exception as e:  # the health check reports any database failure instead of raising
-            return json_response({"status": "error", "database": str(e).splitlines()[0]}, status=503)
-        return json_response({"status": "ok", "database": "ok", "postgis": row["postgis"], "schema": row["schema"]})
+            return json_response(
+                {
+                    "code": "ServiceUnavailable",
+                    "description": "the database is unavailable; retry later",
+                    "status": "error",
+                    "database": (str(e).strip().splitlines() or [type(e).__name__])[0],
+                },
+                status=503,
+                headers={"Retry-After": str(errors.RETRY_AFTER)},
+            )
+        head = request.app.state.schema_head
+        problems = schema.problems(missing, revision, head)
+        body = {"database": "ok", "postgis": postgis, "schema": revision, "head": head}
+        if problems:
+            # the project's error shape, plus what is missing for monitoring to show
+            return json_response(
+                {
+                    "code": "SchemaIncomplete",
+                    "description": "the database schema is not whole: " + "; ".join(problems),
+                    "status": "error",
+                    **body,
+                    "missing": missing,
+                },
+                status=503,
+            )
+        return json_response({"status": "ok", **body})
 
     return app

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from netzatlas.db import ClusterError
+
+# Seconds a client should wait before retrying while the database is unavailable.
+RETRY_AFTER = 5
 
 
 class ApiError(Exception):
@@ -40,6 +46,10 @@ def error_response(
     return Response(body, media_type="application/json", status_code=status, headers=headers)
 
 
+def unavailable(description: str = "the database is unavailable; retry later") -> Response:
+    return error_response(503, "ServiceUnavailable", description, {"Retry-After": str(RETRY_AFTER)})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -56,6 +66,19 @@ def install(app: FastAPI) -> None:
             exc.status_code, "Error"
         )
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    async def _database_down(request: Request, exc: Exception) -> Response:
+        # Lost or refused connections, a pool timeout (psycopg_pool.PoolTimeout is an OperationalError), a
+        # server shutting down: the request may succeed later, so 503 rather than 500.
+        import logging
+
+        logging.getLogger("netzatlas.api").warning("database unavailable on %s: %s", request.url.path, exc)
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return unavailable("the query took too long and was cancelled; retry later or narrow the request")
+        return unavailable()
+
+    for exc_type in (psycopg.OperationalError, psycopg.InterfaceError, ClusterError):
+        app.add_exception_handler(exc_type, _database_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
