@@ -219,6 +219,8 @@ def keys_list() -> None:
             f"{r['created_at']:%Y-%m-%d %H:%M}",
             f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "",
         )
+        # requests uvicorn refuses before the app sees them are answered with the JSON error body too
+        http="netzatlas.api.server:JsonHttpProtocol",
     console.print(table)
 
 

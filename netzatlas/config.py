@@ -32,6 +32,15 @@ class Settings(BaseSettings):
 
     @property
     def dem_root(self) -> Path:
+    # A zip delivery is refused before unpacking when it has more members, unpacks to more MiB in total, or
+    # expands more than this ratio overall (zip bombs).
+    import_max_zip_members: int = 500
+    import_max_unzipped_mb: int = 4096
+    import_max_zip_ratio: float = 100.0
+    # Largest number of vertices of one asset geometry (API and importer).
+    max_vertices: int = 100_000
+    # Features per layer in one vector tile; more are left out and the X-Tile-Truncated header says so.
+    tile_max_features: int = 20_000
         return (self.dem_dir or self.home / "dem").expanduser().resolve()
 
 

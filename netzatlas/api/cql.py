@@ -16,15 +16,22 @@ from functools import cache
 from typing import Any, Literal
 
 import cql2
+import numpy as np
 import shapely
 import shapely.geometry
 from pyproj import CRS
+
+from netzatlas.api.crs import clamp, storage_area
 
 QueryableType = Literal["string", "integer", "number", "boolean", "date", "timestamp", "geometry"]
 
 # Deeper trees are rejected: cql2's parser overflows the native stack (killing the process) at a few
 # thousand levels, and no sensible filter comes near this.
 MAX_DEPTH = 100
+
+# Projected coordinates beyond this (metres; 25 times the Earth's circumference) are refused: they mean
+# nothing, and GEOS overflows clipping near the float limit.
+MAX_PROJECTED = 1e9
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
                   "GeometryCollection")  # fmt: skip
@@ -202,6 +209,7 @@ _SPATIAL = {
     "s_crosses": "ST_Crosses",
     "s_overlaps": "ST_Overlaps",
 }
+_BOX_IMPLIED = frozenset(_SPATIAL) - {"s_disjoint"}
 # Allen's relations as in CQL2: a = first argument, b = second; each condition compares an end of a with an end
 # of b ("s" start, "e" end). An instant is an interval whose start and end coincide.
 _TEMPORAL: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
@@ -346,6 +354,8 @@ class _Translator:
     # -- helpers -------------------------------------------------------------------------------------------
 
     def bind(self, value: Any, sql_type: str) -> str:
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold NUL: nothing could match
+            raise FilterError("strings must not contain NUL bytes")
         name = f"{self.prefix}{len(self.params)}"
         self.params[name] = value
         return f"%({name})s::{sql_type}"
@@ -555,6 +565,10 @@ class _Translator:
         (a, a_is_column), (b, b_is_column) = (self.geometry(g, op, depth + 1) for g in args[:2])
         if not (a_is_column or b_is_column):
             raise FilterError(f"{op.upper()} needs a geometry property as one of its arguments")
+        # Under row-level security only leakproof conditions reach an index, and of these functions only the
+        # box operator && is (migration 0006): each relation that implies overlapping boxes states it too.
+        if op in _BOX_IMPLIED:
+            return f"({a} && {b} AND {_SPATIAL[op]}({a}, {b}))"
         if op != "s_dwithin":
             return f"{_SPATIAL[op]}({a}, {b})"
         distance = _number(args[2]) if not isinstance(args[2], str) else None
@@ -566,7 +580,9 @@ class _Translator:
         if not isinstance(unit, str) or unit.lower() not in _UNITS:
             raise FilterError(f"unknown distance unit {unit!r}; use meters or kilometers")
         # The storage CRS is metric, so ST_DWithin on the untransformed column measures metres and uses the index.
-        return f"ST_DWithin({a}, {b}, {self.bind(distance * _UNITS[unit.lower()], 'double precision')})"
+        d = self.bind(distance * _UNITS[unit.lower()], "double precision")
+        column, other = (a, b) if a_is_column else (b, a)
+        return f"({column} && ST_Expand({other}, {d}) AND ST_DWithin({a}, {b}, {d}))"
 
     def geometry(self, node: Any, op: str, depth: int) -> tuple[str, bool]:
         """SQL of a geometry argument in the storage CRS, and whether it is a column."""
@@ -590,14 +606,34 @@ class _Translator:
         return once(geom)
 
     def geojson(self, node: Mapping[str, Any]) -> str:
+        kind = node.get("type")
         try:
             # shapely validates the structure (PostGIS would raise a server error) and closes open rings.
-            text = shapely.to_geojson(shapely.geometry.shape(node))
+            shape = shapely.geometry.shape(node)
         except Exception as e:
-            raise FilterError(f"invalid {node.get('type')} geometry: {e}") from None
+            raise FilterError(f"invalid {kind} geometry: {e}") from None
+        coords = shapely.get_coordinates(shape)
+        if not np.isfinite(coords).all():
+            raise FilterError(f"{kind} coordinates must be finite numbers")
+        if self.swap:  # lat/lon (or northing/easting) order: PostGIS wants x/y
+            shape = shapely.transform(shape, lambda xy: xy[:, ::-1])
+            coords = coords[:, ::-1]
+        if _geographic(self.filter_srid):
+            if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+                raise FilterError(
+                    f"{kind} coordinates are outside longitude -180..180 / latitude -90..90 of EPSG:{self.filter_srid}"
+                )
+        elif (np.abs(coords) > MAX_PROJECTED).any():
+            raise FilterError(f"{kind} coordinates must lie within ±{MAX_PROJECTED:.0e} of EPSG:{self.filter_srid}")
+        if not shapely.is_valid(shape):
+            raise FilterError(f"invalid {kind} geometry: {shapely.is_valid_reason(shape)}")
+        if self.filter_srid != self.storage_srid:
+            # Cut to where the storage CRS is defined (nothing is stored beyond), so the transformation succeeds.
+            shape = shapely.clip_by_rect(shape, *storage_area(self.filter_srid))
+            if shape.is_empty:
+                return once(f"ST_GeomFromText('GEOMETRYCOLLECTION EMPTY', {self.storage_srid})")
+        text = shapely.to_geojson(shape)
         geom = f"ST_SetSRID(ST_GeomFromGeoJSON({self.bind(text, 'text')}), {self.filter_srid})"
-        if self.swap:
-            geom = f"ST_FlipCoordinates({geom})"
         return self.to_storage(geom)
 
     def envelope(self, bbox: Any) -> str:
@@ -609,6 +645,13 @@ class _Translator:
         x1, y1, x2, y2 = numbers
         if self.swap:  # lat/lon (or northing/easting) order: PostGIS wants x/y
             x1, y1, x2, y2 = y1, x1, y2, x2
+        x1, x2, y1, y2 = min(x1, x2), max(x1, x2), min(y1, y2), max(y1, y2)  # as ST_MakeEnvelope reads it
+        clamped = (
+            clamp((x1, y1, x2, y2), self.filter_srid) if self.filter_srid != self.storage_srid else (x1, y1, x2, y2)
+        )
+        if clamped is None:  # wholly outside the storage CRS's area, where nothing is stored
+            return once(f"ST_GeomFromText('POLYGON EMPTY', {self.storage_srid})")
+        x1, y1, x2, y2 = clamped
         p = [self.bind(v, "double precision") for v in (x1, y1, x2, y2)]
         return storage_envelope(p, self.filter_srid, self.storage_srid)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from netzatlas.api.errors import bad_request
 
@@ -59,6 +59,39 @@ def resolve(value: str | None, param: str = "crs") -> Crs:
     if v not in OFFERED:
         raise bad_request(f"unsupported {param} {value!r}; supported: {', '.join(OFFERED)}")
     return _describe(v)
+
+
+# Degrees around the storage CRS's EPSG area of use where the registry still accepts query geometries: UTM
+# is usable well beyond its 6° zone, while far from it PROJ refuses points ("outside of projection domain").
+AREA_MARGIN = 3.0
+Box = tuple[float, float, float, float]
+
+
+@cache
+def storage_area(srid: int) -> Box:
+    """The storage CRS's area of use (widened by AREA_MARGIN) as x1, y1, x2, y2 in `srid`, in PostGIS x/y order."""
+    a = CRS.from_epsg(STORAGE_CODE).area_of_use
+    assert a is not None
+    lonlat = (
+        a.west - AREA_MARGIN,
+        max(a.south - AREA_MARGIN, -89.0),
+        a.east + AREA_MARGIN,
+        min(a.north + AREA_MARGIN, 89.0),
+    )
+    if srid == 4326:
+        return lonlat
+    return Transformer.from_crs(4326, srid, always_xy=True).transform_bounds(*lonlat, densify_pts=21)
+
+
+def clamp(box: Box, srid: int) -> Box | None:
+    """A box (x/y order) of CRS `srid` cut to where the storage CRS is defined; None when nothing is left.
+
+    Transforming the whole box would fail or wrap for parts far outside; no stored geometry lies there."""
+    if srid == STORAGE_CODE:
+        return box
+    a = storage_area(srid)
+    out = (max(box[0], a[0]), max(box[1], a[1]), min(box[2], a[2]), min(box[3], a[3]))
+    return out if out[0] <= out[2] and out[1] <= out[3] else None
 
 
 STORAGE = resolve(EPSG_URI.format(code=STORAGE_CODE))

@@ -11,6 +11,8 @@ from netzatlas.api.errors import bad_request
 
 LIMIT_DEFAULT = 10
 LIMIT_MAX = 10_000
+# Deeper offsets are refused: they would scan that many rows for nothing, and offset + limit must stay a bigint.
+OFFSET_MAX = 1_000_000_000
 # The query parameters of items, in the order the OpenAPI document lists them (queryables come on top).
 ITEM_PARAMETERS = (
     "limit",
@@ -49,9 +51,9 @@ def offset(value: str | None) -> int:
     try:
         n = int(value)
     except ValueError:
-        raise bad_request(f"offset must be a non-negative integer, got {value!r}") from None
-    if n < 0:
-        raise bad_request(f"offset must be a non-negative integer, got {n}")
+        raise bad_request(f"offset must be an integer between 0 and {OFFSET_MAX}, got {value!r}") from None
+    if not 0 <= n <= OFFSET_MAX:
+        raise bad_request(f"offset must be an integer between 0 and {OFFSET_MAX}, got {value!r}")
     return n
 
 
@@ -127,6 +129,8 @@ def typed(value: str, type_: str, name: str) -> Any:
             return uuid.UUID(value)
     except ValueError:
         raise bad_request(f"{name} must be of type {type_}, got {value!r}") from None
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL, so no stored value has one
+        raise bad_request(f"{name} must not contain NUL bytes")
     return value
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from netzatlas.api import cql
 from netzatlas.api.collections import Collection
-from netzatlas.api.crs import STORAGE, Crs
+from netzatlas.api.crs import STORAGE, Crs, clamp
 from netzatlas.api.errors import bad_request
 
 STORAGE_SRID = STORAGE.srid
@@ -66,12 +66,18 @@ def envelope_sql(box: tuple[float, float, float, float], crs: Crs, where: Where)
     x1, y1, x2, y2 = box
     if crs.swap:  # the client gave lat/lon (or northing/easting): PostGIS wants x/y
         x1, y1, x2, y2 = y1, x1, y2, x2
+    clamped = clamp((x1, y1, x2, y2), crs.srid)
+    if clamped is None:  # wholly outside the storage CRS's area, where nothing is stored
+        return f"ST_GeomFromText('POLYGON EMPTY', {STORAGE_SRID})"
+    x1, y1, x2, y2 = clamped
     where.params.update(bx1=x1, by1=y1, bx2=x2, by2=y2)
     return cql.storage_envelope(["%(bx1)s", "%(by1)s", "%(bx2)s", "%(by2)s"], crs.srid, STORAGE_SRID)
 
 
 def add_bbox(coll: Collection, box: tuple[float, float, float, float], crs: Crs, where: Where) -> None:
-    where.add(f"ST_Intersects({coll.geom_sql}, {envelope_sql(box, crs, where)})", narrows=True)
+    env = envelope_sql(box, crs, where)
+    # && first: the leakproof box test is what reaches the index under row-level security (migration 0006)
+    where.add(f"{coll.geom_sql} && {env} AND ST_Intersects({coll.geom_sql}, {env})", narrows=True)
 
 
 def add_datetime(coll: Collection, start: dt.datetime | None, end: dt.datetime | None, where: Where) -> None:

@@ -15,10 +15,11 @@ from fastapi import APIRouter, Request, Response
 
 from netzatlas.api.auth import principal, visibility_key, visibility_sql
 from netzatlas.api.collections import COLLECTIONS, Collection
-from netzatlas.api.crs import STORAGE
+from netzatlas.api.crs import STORAGE, clamp
 from netzatlas.api.errors import not_found
 from netzatlas.api.features import collection_or_404
 from netzatlas.api.negotiation import JSON, json_response, link, url
+from netzatlas.config import get_settings
 from netzatlas.registry.keys import Principal
 
 router = APIRouter()
@@ -38,6 +39,20 @@ TILE_PROPERTIES = {
 # Properties whose values are lists or objects stay out of tiles (MVT values are scalars).
 NOT_IN_TILES = frozenset({"sectors"})
 MAX_AGE = 60
+# The lowest tile matrix (zoom) at which a layer is in tiles: below it a tile would hold more of the layer than a
+# map can draw (a z0 tile is the whole world). Tiles leave such layers out and say so in X-Tile-Omitted.
+MIN_ZOOM = {
+    "fiber-routes": 8,
+    "network-nodes": 10,
+    "mobile-sites": 6,
+    "sensors": 10,
+    "actuators": 10,
+    "iot-gateways": 8,
+    "buildings": 13,
+    "population-cells": 10,
+    "coverage-cells": 10,
+    "coverage-gaps": 6,
+}
 TEXT_TYPES = frozenset({"date", "timestamp"})
 
 
@@ -56,8 +71,13 @@ def _tile(tms: morecantile.TileMatrixSet, z: int, y: int, x: int) -> morecantile
     return morecantile.Tile(x, y, z)
 
 
+def min_zoom(coll: Collection) -> int:
+    return MIN_ZOOM.get(coll.id, 0)
+
+
 def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], srid: int) -> str:
-    """One MVT layer (bytea) of a collection within the tile envelope %(x1)s..%(y2)s in `srid`.
+    """The rows of one MVT layer of a collection within the tile envelope %(x1)s..%(y2)s in `srid`, at most
+    %(cap1)s of them (one more than the cap, so that a truncated layer shows).
 
     OFFSET 0 keeps `m.geom IS NOT NULL` from being pushed into the scan, where ST_AsMVTGeom would run twice."""
     if coll.kind:  # the common properties and the categorical attributes (those with a code list)
@@ -75,21 +95,46 @@ def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], sr
     if coll.sensitive:
         conditions.append(visibility_sql(who, params))
     env = f"ST_MakeEnvelope(%(x1)s, %(y1)s, %(x2)s, %(y2)s, {srid})"
-    # the envelope with its buffer, densified and transformed once per query (an InitPlan) to the storage CRS
-    search = f"(SELECT ST_Transform(ST_Segmentize(ST_Expand({env}, %(margin)s), %(step)s), {STORAGE.srid}))"
-    return f"""(SELECT coalesce(ST_AsMVT(m, '{coll.id}', {EXTENT}, 'geom'), ''::bytea) FROM (
+    # the envelope with its buffer, cut to the storage CRS's area (_render), densified and transformed once per
+    # query (an InitPlan) to the storage CRS
+    search_env = f"ST_MakeEnvelope(%(sx1)s, %(sy1)s, %(sx2)s, %(sy2)s, {srid})"
+    search = f"(SELECT ST_Transform(ST_Segmentize({search_env}, %(step)s), {STORAGE.srid}))"
+    return f"""SELECT * FROM (
                 SELECT ST_AsMVTGeom(ST_Transform(t.geom, {srid}), {env}, {EXTENT}, {BUFFER}, true) AS geom,
                        {coll.id_sql}::text AS id{"".join(", " + c for c in cols)}
                 FROM {coll.table} t
                 WHERE {" AND ".join(f"({c})" for c in conditions)} AND t.geom && {search}
                 OFFSET 0) m
-               WHERE m.geom IS NOT NULL)"""
+               WHERE m.geom IS NOT NULL
+               LIMIT %(cap1)s"""
+
+
+def _tile_sql(colls: list[Collection], who: Principal, params: dict[str, Any], srid: int) -> str:
+    """The tile (bytea, a layer per collection, each capped at %(cap)s features) and each layer's row count."""
+    ctes = ", ".join(f"l{i} AS MATERIALIZED ({_tile_layer_sql(c, who, params, srid)})" for i, c in enumerate(colls))
+    mvts = " || ".join(
+        f"(SELECT coalesce(ST_AsMVT(m, '{c.id}', {EXTENT}, 'geom'), ''::bytea) "
+        f"FROM (SELECT * FROM l{i} LIMIT %(cap)s) m)"
+        for i, c in enumerate(colls)
+    )
+    counts = ", ".join(f"(SELECT count(*) FROM l{i})" for i in range(len(colls)))
+    return f"WITH {ctes} SELECT {mvts} AS tile, ARRAY[{counts}] AS counts"
 
 
 async def _render(request: Request, colls: list[Collection], tms_id: str, z: int, y: int, x: int) -> Response:
     tms = _tms(tms_id)
     tile = _tile(tms, z, y, x)
     who = await principal(request)
+    srid = tms.crs.to_epsg()
+    omitted = [c for c in colls if z < min_zoom(c)]
+    colls = [c for c in colls if z >= min_zoom(c)]
+    margin = size * BUFFER / EXTENT
+    # Only the part of the tile where the storage CRS is defined can hold features (and be transformed to it).
+    search = clamp((b.left - margin, b.bottom - margin, b.right + margin, b.top + margin), srid)
+    cap = get_settings().tile_max_features
+    notes = {"X-Tile-Omitted": ", ".join(f"{c.id};minzoom={min_zoom(c)}" for c in omitted)} if omitted else {}
+    if not colls or search is None:
+        return Response(status_code=204, headers={**notes, "Cache-Control": f"public, max-age={MAX_AGE}"})
     b = tms.xy_bounds(tile)
     size = b.right - b.left
     params: dict[str, Any] = {
@@ -97,24 +142,30 @@ async def _render(request: Request, colls: list[Collection], tms_id: str, z: int
         "y1": b.bottom,
         "x2": b.right,
         "y2": b.top,
-        "margin": size * BUFFER / EXTENT,
+        "sx1": search[0],
+        "sy1": search[1],
+        "sx2": search[2],
+        "cap": cap,
+        "cap1": cap + 1,
+        "sy2": search[3],
         "step": size / 8,
     }
-    srid = tms.crs.to_epsg()
     layers = sorted({c.layer for c in colls if c.layer})
     async with request.app.state.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT layer, counter FROM layer_changes WHERE layer = ANY(%s) ORDER BY layer", (layers,)
         )
         stamps = ",".join(f"{r['layer']}:{r['counter']}" for r in await cur.fetchall())
-        key = f"{','.join(c.id for c in colls)}|{tms.id}/{z}/{y}/{x}|{visibility_key(who)}|{stamps}"
+        key = f"{','.join(c.id for c in colls)}|{tms.id}/{z}/{y}/{x}|{visibility_key(who)}|{stamps}|{cap}"
         etag = f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'
         cache = f"{'public' if who.role == 'anonymous' else 'private'}, max-age={MAX_AGE}"
-        headers = {"ETag": etag, "Cache-Control": cache, "Vary": "Authorization, X-API-Key"}
+        headers = {"ETag": etag, "Cache-Control": cache, "Vary": "Authorization, X-API-Key", **notes}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
-        sql = "SELECT " + " || ".join(_tile_layer_sql(c, who, params, srid) for c in colls) + " AS tile"
-        cur = await conn.execute(sql, params)
+        cur = await conn.execute(_tile_sql(colls, who, params, srid), params)
+    truncated = [c.id for c, n in zip(colls, row["counts"] if row else [], strict=True) if n > cap]
+    if truncated:
+        headers["X-Tile-Truncated"] = ", ".join(f"{name};limit={cap}" for name in truncated)
         row = await cur.fetchone()
     data = bytes(row["tile"]) if row and row["tile"] else b""
     if not data:
@@ -148,7 +199,14 @@ def _tileset(request: Request, base: str, title: str, colls: list[Collection], t
             },
         ],
         "layers": [
-            {"id": c.id, "title": c.title, "dataType": "vector", "geometryType": c.geometry_type.lower()} for c in colls
+            {
+                "id": c.id,
+                "title": c.title,
+                "dataType": "vector",
+                "geometryType": c.geometry_type.lower(),
+                "minTileMatrix": str(min_zoom(c)),
+            }
+            for c in colls
         ],
     }
 
