@@ -12,6 +12,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 # httptools keeps URL offsets in 16 bits: a longer request target is a parser error, not a request.
 MAX_TARGET = 65_535
+# Header names and values of one request together; httptools itself sets no limit (h11: its own 16 KiB limit).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeadersTooLarge(Exception):
+    pass
 
 
 def _response(status: int, reason: str, code: str, description: str) -> bytes:
@@ -25,7 +31,14 @@ def _response(status: int, reason: str, code: str, description: str) -> bytes:
     return head.encode("ascii") + body
 
 
-def protocol_error(target_length: int) -> bytes:
+def protocol_error(target_length: int, header_bytes: int = 0) -> bytes:
+    if header_bytes > MAX_HEADER_BYTES:
+        return _response(
+            431,
+            "Request Header Fields Too Large",
+            "RequestHeaderFieldsTooLarge",
+            f"the request headers are more than {MAX_HEADER_BYTES:,} bytes",
+        )
     if target_length > MAX_TARGET:
         return _response(
             414,
@@ -50,8 +63,20 @@ except ImportError:  # httptools missing: uvicorn's "auto" falls back to h11 as 
 else:
 
     class JsonHttpToolsProtocol(HttpToolsProtocol):
+        _header_bytes = 0
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._header_bytes = 0
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_bytes += len(name) + len(value)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                raise HeadersTooLarge  # httptools turns it into a parser error: send_400_response answers
+            super().on_header(name, value)
+
         def send_400_response(self, msg: str) -> None:
-            self.transport.write(protocol_error(len(getattr(self, "url", b""))))
+            self.transport.write(protocol_error(len(getattr(self, "url", b"")), self._header_bytes))
             self.transport.close()
 
     JsonHttpProtocol = JsonHttpToolsProtocol
