@@ -124,6 +124,46 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision; 
     console.print(f"schema at {migrate.current_revision()}")
 
 
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[str, typer.Argument(help="the archive to write (a tar, mode 0600)")],
+    force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
+) -> None:
+    """Back up the database (pg_dump) and the kept deliveries and coverage run files into one archive."""
+    from netzatlas import backup
+
+    try:
+        with err.status("backing up"):
+            m = backup.backup(file, overwrite=force)
+    except backup.BackupError as e:
+        raise CLIError(str(e)) from None
+    size = os.path.getsize(file)
+    console.print(
+        f"backup written to {file} ({size / 1e6:.1f} MB): schema {m['schema_revision']}, {len(m['tables'])} tables "
+        f"with {sum(m['tables'].values()):,} rows, {len(m['files'])} files"
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[str, typer.Argument(help="an archive written by `netzatlas db backup`")],
+    force: Annotated[bool, typer.Option("--force", help="replace everything in a database that is not empty")] = False,
+) -> None:
+    """Restore a backup into an empty database (created when missing), then its files into the home directory."""
+    from netzatlas import backup
+
+    try:
+        with err.status("restoring"):
+            r = backup.restore(file, force=force)
+    except backup.BackupError as e:
+        raise CLIError(str(e)) from None
+    migrated = f", migrated to {r['migrated_to']}" if r["migrated_to"] else ""
+    console.print(
+        f"restored the backup of {r['created_at']} into {r['database']}: schema {r['schema_revision']}{migrated}, "
+        f"{r['tables']} tables with {r['rows']:,} rows, {r['files']} files"
+    )
+
+
 @db_app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def db_psql(ctx: typer.Context) -> None:
     """Open psql on the registry database (extra arguments are passed to psql)."""
@@ -179,6 +219,8 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=access_log,
+        # requests uvicorn refuses before the app sees them are answered with the JSON error body too
+        http="netzatlas.api.server:JsonHttpProtocol",
     )
 
 
@@ -219,8 +261,6 @@ def keys_list() -> None:
             f"{r['created_at']:%Y-%m-%d %H:%M}",
             f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "",
         )
-        # requests uvicorn refuses before the app sees them are answered with the JSON error body too
-        http="netzatlas.api.server:JsonHttpProtocol",
     console.print(table)
 
 
