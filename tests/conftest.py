@@ -6,13 +6,14 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from shapely.geometry import box
 
 from bench.common import free_port, server
@@ -105,6 +106,16 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def wait_until(page: Page, expression: str, timeout_s: float = 60) -> None:
+    """Wait until a page expression is truthy. Polled through page.evaluate, which runs outside the page's
+    CSP: page.wait_for_function evaluates its predicate as a string inside the page, which the CSP forbids."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout_s} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 @pytest.fixture(scope="module")

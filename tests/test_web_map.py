@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, Page
 
-from .conftest import ARTIFACTS, Served
+from .conftest import ARTIFACTS, Served, wait_until
 
 READY = "window.netzatlasMap && window.netzatlasMap.loaded() && window.netzatlasMap.areTilesLoaded()"
 
@@ -15,13 +15,13 @@ def open_map(browser: Browser, served: Served) -> tuple[Page, list[str]]:
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{served.url}/map")
-    page.wait_for_function(READY, timeout=60_000)
+    wait_until(page, READY)
     return page, errors
 
 
 def settle(page: Page) -> None:
     """Wait until the map has drawn what the last change asked for."""
-    page.wait_for_function(READY, timeout=60_000)
+    wait_until(page, READY)
     page.evaluate("() => new Promise(r => { const m = window.netzatlasMap; m.once('idle', r); m.triggerRepaint(); })")
 
 

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from psycopg import AsyncConnection
@@ -24,12 +23,14 @@ from netzatlas.api import (
     pages,
     previews,
     processes,
+    security,
     submissions,
     tiles,
     transactions,
 )
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
+from netzatlas.config import get_settings
 from netzatlas.db import database_url
 
 # Seconds a request waits for a pooled connection before it is answered 503.
@@ -89,13 +90,8 @@ def create_app(url: str | None = None) -> FastAPI:
     app.state.database_url = url or database_url()
     app.state.schema_head = migrate.head_revision()
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["ETag", "Content-Crs", "Location"],
-    )
+    # CORS for configured origins only, security headers, Vary/Cache-Control by caller, rate limit
+    security.install(app, get_settings())
     errors.install(app)
     app.include_router(metadata.router)
     app.add_route("/collections/{collection_id}/items", features.items_route, methods=["GET"])

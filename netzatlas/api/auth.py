@@ -1,8 +1,14 @@
-"""Who is calling: API keys from `Authorization: Bearer` or `X-API-Key`, and what they may see."""
+"""Who is calling: API keys from `Authorization: Bearer|Basic` or `X-API-Key`, and what they may see.
+
+Basic carries the key as the password (any user name), because QGIS 3.22 and GDAL can send Basic auth but
+no custom header. Every request looks its key up (one indexed row by prefix), so revoking a key takes
+effect for the next request.
+"""
 
 from __future__ import annotations
 
-import time
+import base64
+import binascii
 
 from fastapi import Request
 
@@ -10,44 +16,71 @@ from netzatlas.api.errors import ApiError
 from netzatlas.registry.keys import KEY_LOOKUP, Principal, prefix_of, verify
 
 ANONYMOUS = Principal(role="anonymous", operator=None, key_prefix="")
-# Resolved keys are cached briefly so that a busy client costs no lookup per request; revocation
-# therefore takes effect within this many seconds.
-CACHE_SECONDS = 30.0
-_cache: dict[str, tuple[float, Principal | None]] = {}
+REALM = 'realm="Netzatlas"'
+# Offered when the header cannot be read: both schemes a client may use for an API key.
+CHALLENGE = f"Basic {REALM}, Bearer {REALM}"
+_SCOPE_KEY = "netzatlas.principal"  # the resolved caller, once per request
 
 
-def _key_from(request: Request) -> str | None:
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(
-                401, "Unauthorized", "Authorization must be 'Bearer <api key>'", {"WWW-Authenticate": "Bearer"}
-            )
-        return value.strip()
-    return request.headers.get("x-api-key")
+class BadCredentials(Exception):
+    """An Authorization header that is not `Bearer <key>` or `Basic base64(user:key)`."""
+
+
+def _from_basic(value: str) -> str:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadCredentials("Authorization: Basic credentials must be base64 of 'user:api key'") from None
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        raise BadCredentials("Authorization: Basic credentials must be base64 of 'user:api key'")
+    # The key is the password; `curl -u KEY:` puts it in the user name instead, which is accepted too.
+    key = password or user
+    if not key:
+        raise BadCredentials("Authorization: Basic credentials carry no API key (the password is the key)")
+    return key
+
+
+def key_from_headers(authorization: str | None, api_key: str | None) -> tuple[str | None, str]:
+    """The presented API key (or None) and the scheme that carried it ('basic', 'bearer' or 'header').
+
+    Raises BadCredentials for a malformed Authorization header."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        scheme, value = scheme.lower(), value.strip()
+        if not value or scheme not in ("bearer", "basic"):
+            raise BadCredentials("Authorization must be 'Bearer <api key>' or 'Basic base64(user:api key)'")
+        return (value, "bearer") if scheme == "bearer" else (_from_basic(value), "basic")
+    return (api_key or None), "header"
+
+
+def unauthorized(description: str, scheme: str | None = None) -> ApiError:
+    """401 with a challenge: the scheme the caller used, or every scheme we accept."""
+    challenge = {"basic": f"Basic {REALM}", "bearer": f"Bearer {REALM}"}.get(scheme or "", CHALLENGE)
+    return ApiError(401, "Unauthorized", description, {"WWW-Authenticate": challenge})
 
 
 async def principal(request: Request) -> Principal:
-    key = _key_from(request)
+    known = request.scope.get(_SCOPE_KEY)
+    if known is not None:
+        return known
+    try:
+        key, scheme = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except BadCredentials as e:
+        raise unauthorized(str(e)) from None
     if not key:
-        return ANONYMOUS
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is None or now - hit[0] > CACHE_SECONDS:
+        found = ANONYMOUS
+    else:
         prefix = prefix_of(key)
         found = None
         if prefix:
             async with request.app.state.pool.connection() as conn:
                 cur = await conn.execute(KEY_LOOKUP, (prefix,))
                 found = verify(await cur.fetchone(), key)
-        if len(_cache) > 10_000:  # bounded: random keys from a misbehaving client must not grow memory
-            _cache.clear()
-        _cache[key] = (now, found)
-        hit = _cache[key]
-    if hit[1] is None:
-        raise ApiError(401, "Unauthorized", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
-    return hit[1]
+        if found is None:
+            raise unauthorized("unknown or revoked API key", "basic" if scheme == "basic" else "bearer")
+    request.scope[_SCOPE_KEY] = found
+    return found
 
 
 def visibility_key(who: Principal) -> str:

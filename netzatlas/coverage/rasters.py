@@ -13,7 +13,9 @@ from rasterio.features import shapes, sieve
 from rasterio.io import MemoryFile
 from shapely.geometry import shape
 
+from netzatlas.config import get_settings
 from netzatlas.coverage.grid import STORAGE_SRID, Grid, store_cells
+from netzatlas.private import private_dir, private_file
 
 
 def write_cog(
@@ -35,6 +37,8 @@ def write_cog(
         "transform": grid.transform,
         "nodata": nodata,
     }
+    # the run's directory is the server's own (0700), so the file is never readable by others, even while written
+    private_dir(path.parent, get_settings().home)
     with MemoryFile() as mem:
         with mem.open(**profile) as ds:
             ds.write(data)
@@ -54,6 +58,7 @@ def write_cog(
                 RESAMPLING="NEAREST",
                 NUM_THREADS="ALL_CPUS",
             )
+    private_file(path)
     return {
         "file": path.name,
         "media_type": "image/tiff; application=geotiff; profile=cloud-optimized",

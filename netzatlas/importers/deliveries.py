@@ -7,7 +7,6 @@ one transaction that is rolled back, so its counts say exactly what a real run w
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from netzatlas.importers.profiles import ProfileError, load_profile
 from netzatlas.importers.readers import read_layers
 from netzatlas.importers.report import Report
 from netzatlas.importers.validate import Municipality, Options, validate
+from netzatlas.private import private_copy, private_dir
 
 Progress = Callable[[str, int, int], None]
 
@@ -90,10 +90,10 @@ def run_import(
                 "INSERT INTO submissions (operator, filename, profile, actor) VALUES (%s, %s, %s, %s) RETURNING id",
                 (operator, name, prof.name, actor),
             ).fetchone()["id"]
-            keep = (home or db.get_settings().home).expanduser() / "submissions" / str(sid)
-            keep.mkdir(parents=True, exist_ok=True)
+            root = (home or db.get_settings().home).expanduser()
+            keep = private_dir(root / "submissions" / str(sid), root)  # a partner's delivery: 0700/0600
             if path.exists():
-                shutil.copyfile(path, keep / name)
+                private_copy(path, keep / name)
         sha = None
         try:
             step("reading", 0, 1)

@@ -2,7 +2,7 @@
 "use strict";
 
 (function () {
-  const base = window.NETZATLAS_BASE;
+  const base = document.body.dataset.base;  // from the page; no inline script (the page's CSP forbids it)
   const cfg = JSON.parse(document.getElementById("netzatlas-config").textContent);
   let apiKey = sessionStorage.getItem("netzatlas-key") || "";
   const filters = { operator: "", status: "" };
@@ -84,7 +84,8 @@
   for (const t of toggles) {
     const li = document.createElement("li");
     li.innerHTML = `<label><input type="checkbox" data-layer="${t.id}" ${t.off ? "" : "checked"}>` +
-      `<span class="swatch ${t.type}" style="background:${t.color}"></span>${t.title}</label>`;
+      `<span class="swatch ${t.type}"></span>${t.title}</label>`;
+    li.querySelector(".swatch").style.background = t.color;  // not a style="" attribute: the page's CSP forbids those
     legend.appendChild(li);
   }
   legend.addEventListener("change", (e) => {
@@ -124,6 +125,7 @@
 
   // API key: kept for this browser tab only; tiles are fetched again with it.
   const keyInput = document.getElementById("apikey");
+  document.getElementById("keyform").addEventListener("submit", (e) => e.preventDefault());
   keyInput.value = apiKey;
   keyInput.addEventListener("change", () => {
     apiKey = keyInput.value.trim();
