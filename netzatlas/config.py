@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # expands more than this ratio overall (zip bombs).
     import_max_zip_members: int = 500
     import_max_unzipped_mb: int = 4096
-    import_max_zip_ratio: float = 100.0
+    import_max_zip_ratio: float = 200.0
     # Largest number of vertices of one asset geometry (API and importer).
     max_vertices: int = 100_000
     # Features per layer in one vector tile; more are left out and the X-Tile-Truncated header says so.

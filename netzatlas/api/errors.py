@@ -50,6 +50,18 @@ def unavailable(description: str = "the database is unavailable; retry later") -
     return error_response(503, "ServiceUnavailable", description, {"Retry-After": str(RETRY_AFTER)})
 
 
+# Error codes of the JSON body for Starlette's own HTTP errors (unknown routes, methods, unreadable forms, ...).
+HTTP_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -62,10 +74,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(
-            exc.status_code, "Error"
-        )
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        code = HTTP_CODES.get(exc.status_code, "Error")
+        description = str(exc.detail)
+        if exc.status_code == 404 and description == "Not Found":  # no route: say which path
+            description = f"no resource at {request.url.path!r}; the API starts at /"
+        elif exc.status_code == 405 and description == "Method Not Allowed":
+            description = f"{request.method} is not allowed on {request.url.path!r}"
+        return error_response(exc.status_code, code, description, getattr(exc, "headers", None))
 
     async def _database_down(request: Request, exc: Exception) -> Response:
         # Lost or refused connections, a pool timeout (psycopg_pool.PoolTimeout is an OperationalError), a

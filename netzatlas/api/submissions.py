@@ -20,6 +20,7 @@ from netzatlas.api.negotiation import json_response, url, wants_html
 from netzatlas.config import get_settings
 from netzatlas.importers.deliveries import ImportError_, get_submission, run_import
 from netzatlas.importers.files import DeliveryError
+from netzatlas.importers.profiles import MAX_PROFILE_BYTES, PROFILE_SUFFIXES, builtin_names
 from netzatlas.registry.keys import Principal
 
 router = APIRouter()
@@ -34,6 +35,31 @@ def _flag(value: Any) -> bool:
     return str(value or "").lower() in ("1", "true", "yes", "on")
 
 
+async def _profile(value: Any, workdir: Path) -> str | None:
+    """The form field `profile`: a built-in profile's name, or an uploaded profile file (saved into `workdir`).
+
+    Never a path: a request must not make the server read its own files."""
+    if isinstance(value, UploadFile):
+        suffix = Path(value.filename or "").suffix.lower()
+        if suffix not in PROFILE_SUFFIXES:
+            raise bad_request(f"profile: upload a {' or '.join(PROFILE_SUFFIXES)} file, got {value.filename!r}")
+        data = await value.read(MAX_PROFILE_BYTES + 1)
+        if len(data) > MAX_PROFILE_BYTES:
+            raise bad_request(f"profile: more than {MAX_PROFILE_BYTES:,} bytes")
+        target = Path(tempfile.mkdtemp(dir=workdir)) / f"uploaded{suffix}"
+        target.write_bytes(data)
+        return str(target)
+    name = str(value or "")
+    if not name:
+        return None
+    if name not in builtin_names():
+        raise bad_request(
+            f"profile: no built-in profile {name!r}; built-in: {', '.join(builtin_names())}, "
+            "or upload a profile file as the multipart field 'profile'"
+        )
+    return name
+
+
 @router.post("/submissions", tags=["submissions"])
 async def create_submission(request: Request) -> Response:
     who = await principal(request)
@@ -45,6 +71,9 @@ async def create_submission(request: Request) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         raise bad_request("send the delivery as the multipart field 'file'")
+    for name, value in form.multi_items():
+        if isinstance(value, str) and "\x00" in value:
+            raise bad_request(f"{name}: must not contain NUL bytes")
     operator = str(form.get("operator") or who.operator or "")
     if not operator:
         raise bad_request("operator: required for planner and admin keys")
@@ -59,12 +88,13 @@ async def create_submission(request: Request) -> Response:
                 if size > limit:
                     raise ApiError(413, "PayloadTooLarge", f"the delivery is larger than {settings.import_max_mb} MiB")
                 out.write(chunk)
+        profile = await _profile(form.get("profile"), Path(d))
 
         def work() -> tuple:
             return run_import(
                 path,
                 operator,
-                str(form.get("profile") or "") or None,
+                profile,
                 url=request.app.state.database_url,
                 home=settings.home,
                 actor=who.actor,

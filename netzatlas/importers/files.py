@@ -13,6 +13,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from netzatlas.config import get_settings
+
 # Extension -> format name. Zips hold shapefiles (or any of the other formats).
 FORMATS = {
     ".gpkg": "gpkg",
@@ -27,9 +29,9 @@ FORMATS = {
 }
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
 MAX_FILE_BYTES = 2 * 1024**3  # a delivery file (or a zip) larger than this is refused
-MAX_UNZIPPED_BYTES = 4 * 1024**3  # total uncompressed size of a zip's members
-MAX_ZIP_MEMBERS = 1000
-MAX_ZIP_RATIO = 200  # compression ratio above this is treated as a zip bomb
+# The zip limits (members, total uncompressed size, compression ratio) are settings: NETZATLAS_IMPORT_MAX_ZIP_*.
+# Members this small may compress as well as they like (an empty .cpg, a constant column).
+RATIO_FLOOR_BYTES = 64 * 1024
 
 
 class DeliveryError(ValueError):
@@ -82,6 +84,41 @@ def _safe_member(name: str) -> PurePosixPath:
     return p
 
 
+def _ratio(unpacked: int, packed: int) -> float:
+    return unpacked / max(packed, 1)
+
+
+def _check_zip(path: Path, infos: list[zipfile.ZipInfo], max_unzipped: int) -> None:
+    """Refuse a zip from its directory alone, before anything is unpacked: too many members, too large unpacked,
+    or a compression ratio (per member or overall) that only zip bombs reach."""
+    settings = get_settings()
+    max_members, max_ratio = settings.import_max_zip_members, settings.import_max_zip_ratio
+    refused = "refused before unpacking"
+    if len(infos) > max_members:
+        raise DeliveryError(
+            f"{path.name}: {len(infos):,} entries, more than the limit of {max_members:,}; {refused} "
+            "(NETZATLAS_IMPORT_MAX_ZIP_MEMBERS)"
+        )
+    for info in infos:
+        _safe_member(info.filename)
+        if info.file_size > RATIO_FLOOR_BYTES and _ratio(info.file_size, info.compress_size) > max_ratio:
+            raise DeliveryError(
+                f"zip entry {info.filename!r} expands {_ratio(info.file_size, info.compress_size):,.0f}x, more than "
+                f"the limit of {max_ratio:g}x; {refused} (a zip bomb?)"
+            )
+    total = sum(i.file_size for i in infos)
+    if total > max_unzipped:
+        raise DeliveryError(
+            f"{path.name}: {total:,} bytes unpacked, more than the limit of {max_unzipped:,}; {refused} "
+            "(NETZATLAS_IMPORT_MAX_UNZIPPED_MB)"
+        )
+    if total > RATIO_FLOOR_BYTES and _ratio(total, path.stat().st_size) > max_ratio:
+        raise DeliveryError(
+            f"{path.name}: expands {_ratio(total, path.stat().st_size):,.0f}x overall, more than the limit of "
+            f"{max_ratio:g}x; {refused} (a zip bomb?)"
+        )
+
+
 def _unzip(path: Path, max_unzipped: int) -> tuple[Path, list[Path]]:
     try:
         zf = zipfile.ZipFile(path)
@@ -89,18 +126,7 @@ def _unzip(path: Path, max_unzipped: int) -> tuple[Path, list[Path]]:
         raise DeliveryError(f"{path.name}: not a readable zip archive (corrupt or truncated)") from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise DeliveryError(f"{path.name}: {len(infos)} entries, more than {MAX_ZIP_MEMBERS}")
-        total = 0
-        for info in infos:
-            _safe_member(info.filename)
-            total += info.file_size
-            if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO and info.file_size > 1 << 20:
-                raise DeliveryError(
-                    f"zip entry {info.filename!r} expands {info.file_size // info.compress_size}x; refused"
-                )
-        if total > max_unzipped:
-            raise DeliveryError(f"{path.name}: {total:,} bytes unpacked, more than the limit of {max_unzipped:,}")
+        _check_zip(path, infos, max_unzipped)
         bad = None
         try:
             bad = zf.testzip()
@@ -132,9 +158,11 @@ def _check_shapefile(shp: Path) -> None:
         pass
 
 
-def open_delivery(path: Path, max_bytes: int = MAX_FILE_BYTES, max_unzipped: int = MAX_UNZIPPED_BYTES) -> Delivery:
+def open_delivery(path: Path, max_bytes: int = MAX_FILE_BYTES, max_unzipped: int | None = None) -> Delivery:
     """Check a delivery file and unpack it if zipped. Use as a context manager to remove the unpacked files."""
     path = Path(path)
+    if max_unzipped is None:
+        max_unzipped = get_settings().import_max_unzipped_mb * 1024 * 1024
     if not path.is_file():
         raise DeliveryError(f"{path}: no such file")
     fmt = format_of(path)

@@ -28,6 +28,8 @@ SECTORS = "sectors"
 COMMON_FIELDS = ("external_id", "name", "status", "sensitivity", "commissioned_on", "decommissioned_on")
 TRUE_VALUES = ("1", "true", "yes", "ja", "y", "j", "x")
 REMOVED_FIELD = "removed"
+PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_PROFILE_BYTES = 1024 * 1024  # profiles are a few KiB; this keeps /dev/zero-like files from being read
 SITE_FIELD = "site_id"
 
 
@@ -94,14 +96,20 @@ def _parse(doc: dict[str, Any], source: str) -> Profile:
         raise ProfileError(f"profile {source}: needs a list of layers")
     layers = []
     for i, entry in enumerate(doc["layers"]):
+        if not isinstance(entry, dict):
+            raise ProfileError(f"profile {source}, layer {i}: expected a mapping with layer and target")
         target = entry.get("target")
-        if target not in KINDS_BY_ID and target not in (*REFERENCE_TARGETS, SECTORS):
+        if not isinstance(target, str) or (target not in KINDS_BY_ID and target not in (*REFERENCE_TARGETS, SECTORS)):
             raise ProfileError(
                 f"profile {source}, layer {i}: unknown target {target!r}; use an asset kind "
                 f"({', '.join(KINDS_BY_ID)}), {SECTORS} or {', '.join(REFERENCE_TARGETS)}"
             )
         names = entry.get("layer", "*")
-        names = [names] if isinstance(names, str) else list(names)
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ProfileError(f"profile {source}, layer {i}: layer must be a name or a list of names")
+        if not isinstance(entry.get("attributes") or {}, dict):
+            raise ProfileError(f"profile {source}, layer {i}: attributes must be a mapping")
         if target in KINDS_BY_ID:
             declared = {a.name for a in KINDS_BY_ID[target].attributes}
             unknown = set(entry.get("attributes") or {}) - declared - {"sectors"}
@@ -134,11 +142,33 @@ def load_profile(name_or_path: str | Path | None) -> Profile:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise ProfileError(f"no profile {name_or_path!r}; built-in: {', '.join(builtin_names())}, or a file path")
-    text = path.read_text(encoding="utf-8")
+    return _parse(_read(path), str(path))
+
+
+def _read(path: Path) -> Any:
+    """A profile file's document. Only regular files of at most MAX_PROFILE_BYTES; errors say where, not what the
+    file holds (its lines are not echoed)."""
+    if not path.is_file():
+        raise ProfileError(f"profile {path.name}: not a regular file")
+    with path.open("rb") as f:
+        data = f.read(MAX_PROFILE_BYTES + 1)
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"profile {path.name}: more than {MAX_PROFILE_BYTES:,} bytes")
+    is_json = path.suffix.lower() == ".json"
     try:
-        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = data.decode("utf-8")
+        return json.loads(text) if is_json else yaml.safe_load(text)
+    except UnicodeDecodeError as e:
+        raise ProfileError(f"profile {path.name}: not UTF-8 (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ProfileError(
+            f"profile {path.name}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ProfileError(f"profile {path.name}: not valid YAML{at}: {e.problem or e.context}") from None
     except (ValueError, yaml.YAMLError) as e:
         raise ProfileError(
-            f"profile {path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}"
+            f"profile {path.name}: not valid {'JSON' if is_json else 'YAML'} ({type(e).__name__})"
         ) from None
-    return _parse(doc, str(path))

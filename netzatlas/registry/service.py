@@ -96,11 +96,12 @@ def _prepare(kind_id: str, fields: Mapping[str, Any], partial: bool) -> dict[str
             problems += p
             params["attributes"] = Jsonb(clean)
     if not partial or "geometry" in fields:
-        geom, p = check_geometry(kind, fields.get("geometry"))
+        srid = int(fields.get("crs") or STORAGE_SRID)
+        geom, p = check_geometry(kind, fields.get("geometry"), srid)
         problems += p
         if geom is not None:
             params["geom"] = geom.wkb
-            params["geom_srid"] = int(fields.get("crs") or STORAGE_SRID)
+            params["geom_srid"] = srid
     if problems:
         raise ValidationError(kind_id, problems)
     return params

@@ -10,12 +10,21 @@ from typing import Any
 
 import numpy as np
 import shapely
+from pyproj import Transformer
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from netzatlas.config import get_settings
 from netzatlas.registry.kinds import SECTOR_ATTRIBUTES, SENSITIVITIES, STATUSES, Attribute, Kind
 
 TYPE_IDS = {"Point": 0, "LineString": 1}
+STORAGE_SRID = 25832
+# Limits on text: PostgreSQL text cannot hold NUL, and a registry of city assets has no use for megabyte names.
+MAX_NAME = 500  # characters of a name
+MAX_ID = 200  # characters of an external id or an operator id
+MAX_TEXT = 1000  # characters of a text attribute
+# An asset wider or taller than this (metres) is a wrong CRS or a wrong geometry, not a city's infrastructure.
+MAX_EXTENT_M = 100_000.0
 
 
 @dataclass(frozen=True)
@@ -34,11 +43,22 @@ class ValidationError(ValueError):
         super().__init__(f"invalid {kind}: " + "; ".join(str(p) for p in problems))
 
 
+def check_text(value: str, path: str, max_chars: int) -> Problem | None:
+    """NUL bytes and length of a text value."""
+    if "\x00" in value:
+        return Problem(path, "must not contain NUL bytes")
+    if len(value) > max_chars:
+        return Problem(path, f"{len(value):,} characters, more than the limit of {max_chars:,}")
+    return None
+
+
 def _check_value(attr: Attribute, value: Any, path: str) -> tuple[Any, Problem | None]:
     """Return the value to store (dates as ISO text) or the problem with it."""
     if attr.type == "string":
         if not isinstance(value, str):
             return None, Problem(path, f"expected text, got {type(value).__name__}")
+        if problem := check_text(value, path, MAX_TEXT):
+            return None, problem
     elif attr.type == "integer":
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -120,7 +140,7 @@ def to_shape(geometry: Mapping[str, Any] | BaseGeometry) -> BaseGeometry:
 
 
 def check_geometry(
-    kind: Kind, geometry: Mapping[str, Any] | BaseGeometry | None
+    kind: Kind, geometry: Mapping[str, Any] | BaseGeometry | None, srid: int = STORAGE_SRID
 ) -> tuple[BaseGeometry | None, list[Problem]]:
     if geometry is None:
         return None, [Problem("geometry", "required")]
@@ -128,15 +148,34 @@ def check_geometry(
         geom = to_shape(geometry)
     except Exception as e:  # shapely raises several types for malformed GeoJSON
         return None, [Problem("geometry", f"not a valid GeoJSON geometry: {e}")]
-    problem = check_geometries(kind, np.array([geom], dtype=object))[0]
+    problem = check_geometries(kind, np.array([geom], dtype=object), srid)[0]
     return (None, [problem]) if problem else (geom, [])
 
 
-def check_geometries(kind: Kind, geoms: np.ndarray) -> list[Problem | None]:
-    """The geometry rules of a kind over an array of shapely geometries (None = missing): one problem or None each.
+def _extent_m(geoms: np.ndarray, srid: int) -> np.ndarray:
+    """Width or height of each geometry's bounding box, whichever is larger, in metres of the storage CRS
+    (inf where the box cannot be transformed)."""
+    b = shapely.bounds(geoms)
+    if srid != STORAGE_SRID:
+        t = Transformer.from_crs(srid, STORAGE_SRID, always_xy=True)
+        xs, ys = (
+            np.concatenate([b[:, 0], b[:, 2], b[:, 0], b[:, 2]]),
+            np.concatenate([b[:, 1], b[:, 1], b[:, 3], b[:, 3]]),
+        )
+        with np.errstate(invalid="ignore"):
+            tx, ty = (np.asarray(v).reshape(4, -1) for v in t.transform(xs, ys, errcheck=False))
+        b = np.stack([tx.min(axis=0), ty.min(axis=0), tx.max(axis=0), ty.max(axis=0)], axis=1)
+    extent = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    return np.where(np.isfinite(extent), extent, np.inf)
+
+
+def check_geometries(kind: Kind, geoms: np.ndarray, srid: int = STORAGE_SRID) -> list[Problem | None]:
+    """The geometry rules of a kind over an array of shapely geometries (None = missing) in CRS `srid`: one
+    problem or None each. Type, emptiness, finite coordinates, vertex count, extent, validity, simple lines.
 
     The one definition of a valid asset geometry; `check_geometry` applies it to a single geometry.
     """
+    max_vertices = get_settings().max_vertices
     out: list[Problem | None] = [None] * len(geoms)
     if not len(geoms):
         return out
@@ -149,14 +188,26 @@ def check_geometries(kind: Kind, geoms: np.ndarray) -> list[Problem | None]:
     if len(coords):
         bad = ~np.isfinite(coords).all(axis=1)
         infinite[np.flatnonzero(live)[np.unique(idx[bad])]] = True
-    checked = live & ~infinite
+    vertices = np.zeros(len(geoms), dtype=np.int64)
+    vertices[live] = shapely.get_num_coordinates(geoms[live])
+    too_many = live & ~infinite & (vertices > max_vertices)
+    checked = live & ~infinite & ~too_many
+    extent = np.zeros(len(geoms))
+    extent[checked] = _extent_m(geoms[checked], srid)
+    too_large = checked & (extent > MAX_EXTENT_M)
+    checked &= ~too_large
     zero = np.zeros(len(geoms), dtype=bool)
     if kind.geometry == "LineString":
         zero[checked] = shapely.length(geoms[checked]) == 0
     invalid = np.zeros(len(geoms), dtype=bool)
     rest = checked & ~zero
     invalid[rest] = ~shapely.is_valid(geoms[rest])
-    for i in np.flatnonzero(~(type_ok & ~empty & ~infinite & ~zero & ~invalid)).tolist():
+    crossing = np.zeros(len(geoms), dtype=bool)
+    if kind.geometry == "LineString":
+        simple = rest & ~invalid
+        crossing[simple] = ~shapely.is_simple(geoms[simple])
+    bad = ~(type_ok & ~empty & ~infinite & ~too_many & ~too_large & ~zero & ~invalid & ~crossing)
+    for i in np.flatnonzero(bad).tolist():
         if missing[i]:
             out[i] = Problem("geometry", "required")
         elif not type_ok[i]:
@@ -165,8 +216,17 @@ def check_geometries(kind: Kind, geoms: np.ndarray) -> list[Problem | None]:
             out[i] = Problem("geometry", "empty geometry")
         elif infinite[i]:
             out[i] = Problem("geometry", "coordinates must be finite numbers")
+        elif too_many[i]:
+            out[i] = Problem("geometry", f"{vertices[i]:,} vertices, more than the limit of {max_vertices:,}")
+        elif too_large[i]:
+            size = f"{extent[i] / 1000:,.0f} km across" if math.isfinite(extent[i]) else "outside the storage CRS"
+            out[i] = Problem(
+                "geometry", f"{size}, more than the limit of {MAX_EXTENT_M / 1000:,.0f} km (check the CRS)"
+            )
         elif zero[i]:
             out[i] = Problem("geometry", "line of zero length")
+        elif crossing[i]:
+            out[i] = Problem("geometry", "the line crosses or touches itself (not simple)")
         else:
             out[i] = Problem("geometry", "invalid geometry")
     return out
@@ -184,8 +244,17 @@ def check_common(fields: Mapping[str, Any]) -> list[Problem]:
         )
     if "external_id" in fields and (not isinstance(fields["external_id"], str) or not fields["external_id"].strip()):
         problems.append(Problem("external_id", "required, non-empty text"))
+    elif "external_id" in fields and (p := check_text(fields["external_id"], "external_id", MAX_ID)):
+        problems.append(p)
+    if fields.get("operator") is not None:
+        if not isinstance(fields["operator"], str):
+            problems.append(Problem("operator", "expected text"))
+        elif p := check_text(fields["operator"], "operator", MAX_ID):
+            problems.append(p)
     if fields.get("name") is not None and not isinstance(fields["name"], str):
         problems.append(Problem("name", "expected text"))
+    elif fields.get("name") is not None and (p := check_text(fields["name"], "name", MAX_NAME)):
+        problems.append(p)
     for key in ("commissioned_on", "decommissioned_on"):
         value = fields.get(key)
         if value is not None and not isinstance(value, dt.date):
