@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from shapely.geometry import LineString
 
+from netzatlas.config import get_settings
 from netzatlas.importers.deliveries import run_import
+from netzatlas.importers.files import DeliveryError, open_delivery
+from netzatlas.importers.profiles import ProfileError, load_profile
+from netzatlas.registry.kinds import KINDS_BY_ID
+from netzatlas.registry.validation import check_common, check_geometry
 
 from . import import_helpers as h
 
@@ -147,3 +155,125 @@ def test_very_large_csv_is_refused_by_the_cli(conn, tmp_path, db_url):
     assert proc.returncode == 1
     assert "more than the limit" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert conn.execute("SELECT count(*) AS n FROM assets").fetchone()["n"] == 0
+
+
+# ---------------------------------------------------------------- zips refused before unpacking
+
+
+def _temp_deliveries() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("netzatlas-delivery-*")}
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "expect"),
+    [
+        # 1,000 members of 1 MiB each (1 GiB unpacked)
+        ({f"part-{i:04}.geojson": b"\0" * (1 << 20) for i in range(1000)}, "1,000 entries, more than the limit of 500"),
+        # 400 members of 1 MiB zeros: each expands about 1,000x
+        ({f"part-{i:03}.geojson": b"\0" * (1 << 20) for i in range(400)}, "expands"),
+        # 400 small members: none alone is suspicious, together they expand several hundred times
+        ({f"part-{i:03}.geojson": b" " * 60_000 for i in range(400)}, "overall"),
+    ],
+    ids=["members", "ratio", "overall-ratio"],
+)
+def test_zip_bombs_are_refused_before_unpacking(conn, tmp_path, members, expect):
+    p = _zip(tmp_path / "bomb.zip", members)
+    before = _temp_deliveries()
+    report = _reject(conn, p, tmp_path)
+    assert expect in report["error"] and "refused before unpacking" in report["error"], report["error"]
+    assert _temp_deliveries() == before  # nothing was unpacked
+
+
+def test_zip_over_the_unpacked_size_limit(tmp_path):
+    p = _zip(tmp_path / "big.zip", {"network-nodes.geojson": os.urandom(2 << 20)})
+    with pytest.raises(DeliveryError, match="bytes unpacked, more than the limit of 1,048,576"):
+        open_delivery(p, max_unzipped=1 << 20)
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def test_profile_files_must_be_small_regular_files(tmp_path):
+    with pytest.raises(ProfileError, match="not a regular file"):
+        load_profile("/dev/zero")
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\n" + "#" * (2 << 20))
+    with pytest.raises(ProfileError, match="more than 1,048,576 bytes"):
+        load_profile(big)
+
+
+def test_profile_errors_say_where_not_what(tmp_path):
+    secret = "s3cret-value-from-a-server-file"
+    p = tmp_path / "broken.yaml"
+    p.write_text(f"name: x\nlayers:\n  - target: network-nodes\n    {secret}: [unclosed\n")
+    with pytest.raises(ProfileError) as e:
+        load_profile(p)
+    assert "line" in str(e.value) and secret not in str(e.value)
+    j = tmp_path / "broken.json"
+    j.write_text('{"name": "' + secret + '", }')
+    with pytest.raises(ProfileError) as e:
+        load_profile(j)
+    assert "line 1" in str(e.value) and secret not in str(e.value)
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("layers:\n  - [1, 2]\n  - target: [network-nodes]\n")
+    with pytest.raises(ProfileError, match="layer 0"):
+        load_profile(odd)
+
+
+# ---------------------------------------------------------------- the registry's rules, shared with the API
+
+
+def _geojson(tmp_path: Path, name: str, features: list[dict]) -> Path:
+    p = tmp_path / name
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return p
+
+
+def _feature(geometry: dict, **props) -> dict:
+    return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def test_names_text_and_lines_are_checked_like_the_api(conn, tmp_path):
+    point = {"type": "Point", "coordinates": [8.33, 49.58]}
+    nodes = _geojson(
+        tmp_path,
+        "network-nodes.geojson",
+        [
+            _feature(point, external_id="N1", node_type="pop", name="n" * 501),
+            _feature(point, external_id="N3" + "x" * 300, node_type="pop"),
+            _feature(point, external_id="N4", node_type="pop", name="fine"),
+        ],
+    )
+    report = _reject(conn, nodes, tmp_path)
+    by_index = {x["index"]: (x["field"], x["reason"]) for x in report["problems"]}
+    assert by_index[0] == ("name", "501 characters, more than the limit of 500")
+    assert by_index[1][0] == "external_id" and "more than the limit of 200" in by_index[1][1]
+    assert 2 not in by_index
+    # GDAL ends strings at a NUL byte, so one reaches the rules only from the command line or the API
+    problems = check_common({"name": "bad\x00name", "operator": "telco\x00", "external_id": "N\x00"})
+    assert {p.field for p in problems if "NUL" in p.reason} == {"name", "operator", "external_id"}
+    bowtie = {"type": "LineString", "coordinates": [[8.33, 49.58], [8.34, 49.59], [8.34, 49.58], [8.33, 49.59]]}
+    routes = _geojson(tmp_path, "fiber-routes.geojson", [_feature(bowtie, external_id="R1", route_type="duct")])
+    (problem,) = _reject(conn, routes, tmp_path)["problems"]
+    assert problem["field"] == "geometry" and "not simple" in problem["reason"]
+
+
+def test_vertex_cap_is_shared_and_configurable(monkeypatch):
+    kind = KINDS_BY_ID["fiber-routes"]
+    line = LineString([(450000 + i * 0.01, 5490000 + (i % 2) * 0.01) for i in range(100_001)])
+    _, problems = check_geometry(kind, line)
+    assert [p.field for p in problems] == ["geometry"] and "100,001 vertices" in problems[0].reason
+    monkeypatch.setenv("NETZATLAS_MAX_VERTICES", "200000")
+    get_settings.cache_clear()
+    try:
+        assert check_geometry(kind, line)[1] == []
+    finally:
+        monkeypatch.delenv("NETZATLAS_MAX_VERTICES")
+        get_settings.cache_clear()
