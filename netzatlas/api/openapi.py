@@ -11,7 +11,8 @@ from typing import Any
 from netzatlas import __version__
 from netzatlas.api.collections import COLLECTIONS
 from netzatlas.api.crs import CRS84, OFFERED
-from netzatlas.api.params import ITEM_PARAMETERS, LIMIT_DEFAULT, LIMIT_MAX
+from netzatlas.api.params import ITEM_PARAMETERS, LIMIT_DEFAULT, LIMIT_MAX, OFFSET_MAX
+from netzatlas.importers.profiles import builtin_names
 
 JSON_SCHEMA_TYPES = {
     "string": {"type": "string"},
@@ -45,7 +46,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "offset": _param(
         "offset",
         "Number of features to skip (the next links use a cursor instead).",
-        {"type": "integer", "minimum": 0, "default": 0},
+        {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX, "default": 0},
     ),
     "cursor": _param("cursor", "Opaque position from a next link.", {"type": "string"}),
     "bbox": _param(
@@ -120,7 +121,28 @@ def _json_response(description: str, media: str = "application/json") -> dict[st
 
 def _tile_paths() -> dict[str, Any]:
     """OGC API Tiles: tile matrix sets, and vector tiles per collection and of all collections."""
-    mvt = {"description": "A Mapbox Vector Tile", "content": {"application/vnd.mapbox-vector-tile": {}}}
+    tile_headers = {
+        "X-Tile-Omitted": {
+            "description": "Layers left out because the tile matrix is below their minimum zoom, as "
+            "`layer;minzoom=N, ...` (each tileset layer's minTileMatrix)",
+            "schema": {"type": "string"},
+        },
+        "X-Tile-Truncated": {
+            "description": "Layers with more features in the tile than the cap (NETZATLAS_TILE_MAX_FEATURES); "
+            "only that many are encoded, as `layer;limit=N, ...`",
+            "schema": {"type": "string"},
+        },
+    }
+    mvt = {
+        "description": "A Mapbox Vector Tile",
+        "headers": tile_headers,
+        "content": {"application/vnd.mapbox-vector-tile": {}},
+    }
+    empty = {
+        "description": "No features in the tile: none there, the tile lies outside the area of use of the storage "
+        "CRS (EPSG:25832), or every layer is below its minimum zoom",
+        "headers": tile_headers,
+    }
     tile_params = [
         _param(n, d, {"type": "integer", "minimum": 0}, "path")
         for n, d in (("tileMatrix", "zoom level"), ("tileRow", "row (y)"), ("tileCol", "column (x)"))
@@ -135,7 +157,7 @@ def _tile_paths() -> dict[str, Any]:
                 "operationId": op_id,
                 "tags": ["tiles"],
                 "parameters": params,
-                "responses": {"200": ok, "204": {"description": "No features in the tile"}, "404": ERROR},
+                "responses": {"200": ok, "204": empty, "404": ERROR},
             }
         }
 
@@ -238,6 +260,7 @@ WRITE_ERRORS = {
     "403": ERROR,
     "404": ERROR,
     "412": ERROR,
+    "413": ERROR,
     "422": ERROR,
     "428": ERROR,
 }
@@ -307,7 +330,14 @@ def _add_write_paths(paths: dict[str, Any]) -> None:
                             "properties": {
                                 "file": {"type": "string", "format": "binary"},
                                 "operator": {"type": "string"},
-                                "profile": {"type": "string"},
+                                "profile": {
+                                    "description": "A built-in profile's name, or a profile file "
+                                    "(.yaml, .yml or .json, at most 1 MiB) uploaded in this field",
+                                    "oneOf": [
+                                        {"type": "string", "enum": builtin_names()},
+                                        {"type": "string", "format": "binary"},
+                                    ],
+                                },
                                 "dry_run": {"type": "boolean"},
                                 "repair": {"type": "boolean"},
                             },
@@ -318,6 +348,7 @@ def _add_write_paths(paths: dict[str, Any]) -> None:
             "responses": {
                 "201": _json_response("Loaded (or validated, for a dry run), with the validation report"),
                 "422": _json_response("Rejected, with the validation report"),
+                "400": ERROR,
                 "401": ERROR,
                 "403": ERROR,
             },
