@@ -12,8 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NETZATLAS_")
 
-    # An external server; when unset, the CLI manages an embedded cluster under home/pg.
+    # An external server; when unset, the CLI manages an embedded cluster under home/pg. This URL (a superuser or
+    # the schema's owner) runs migrations and backups only.
     database_url: str | None = None
+    # How the API, the CLI and the coverage engine connect: the non-superuser role netzatlas_app (migration 0006).
+    # Default: database_url with the user replaced by netzatlas_app (enough for the embedded cluster, which
+    # trusts its unix socket); an external server needs the role's credentials here.
+    app_database_url: str | None = None
     # Where the embedded cluster and other local state live.
     home: Path = Path(".netzatlas")
     database_name: str = "netzatlas"
@@ -39,7 +44,19 @@ class Settings(BaseSettings):
     # Where DEM GeoTIFFs for coverage runs requested through the API must lie (default: <home>/dem); the
     # API takes a file name in it, so that a request can never make the server open an arbitrary path.
     dem_dir: Path | None = None
-
+    # Coverage jobs (the queue is the coverage_runs table): queued + running jobs per API key and overall; a
+    # request over either cap gets a 429 with Retry-After (seconds).
+    jobs_per_key: int = Field(3, ge=1)
+    jobs_total: int = Field(20, ge=1)
+    jobs_retry_after_s: int = Field(30, ge=1)
+    # Runs executing at once across every server and `netzatlas worker` on the database (they are CPU-bound).
+    jobs_concurrency: int = Field(1, ge=1, le=64)
+    # Whether `netzatlas serve` executes queued jobs itself (false: only `netzatlas worker` processes do).
+    jobs_in_server: bool = True
+    # How often an idle worker looks at the queue and for orphaned runs (it is also woken by new jobs).
+    jobs_poll_s: float = Field(2.0, gt=0)
+    # How long a `Prefer: respond-sync` request waits for its job before being answered as an async job.
+    jobs_sync_wait_s: float = Field(600.0, gt=0)
     # Browser origins that may call the API from other sites, comma-separated ("https://gis.example.org");
     # empty: same origin only (QGIS, GDAL and the app's own pages need no CORS).
     cors_origins: str = ""

@@ -19,8 +19,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from netzatlas.config import Settings, get_settings
+from netzatlas.registry import access
 
 PG_MAJOR = 15
+# The role the application (API, CLI, coverage engine) connects as; created by migration 0006. It is no
+# superuser, and row-level security decides what it sees (netzatlas.registry.access).
+APP_ROLE = "netzatlas_app"
 DEBIAN_PACKAGES = (f"postgresql-{PG_MAJOR}", f"postgresql-{PG_MAJOR}-postgis-3")
 # AF_UNIX paths are limited to 107 bytes; ".s.PGSQL.5432" is appended to the directory.
 MAX_SOCKET_DIR = 90
@@ -216,6 +220,19 @@ def database_url(dbname: str | None = None, settings: Settings | None = None) ->
     return Cluster.for_settings(settings).url(dbname or settings.database_name)
 
 
+def app_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """URL of the application role: NETZATLAS_APP_DATABASE_URL, or `url` (default: the registry
+    database) with its user replaced by APP_ROLE. The embedded cluster trusts its unix socket; an
+    external server needs the role's credentials, given by NETZATLAS_APP_DATABASE_URL."""
+    settings = settings or get_settings()
+    if url is None and settings.app_database_url:
+        return settings.app_database_url
+    info = psycopg.conninfo.conninfo_to_dict(url or database_url(settings=settings))
+    info["user"] = APP_ROLE
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**info)
+
+
 def sqlalchemy_url(url: str) -> str:
     """SQLAlchemy needs the driver named; accepts libpq URLs and key=value strings."""
     if "://" not in url:
@@ -229,11 +246,17 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
+    """A connection (default: the application role to the registry) that states the current caller
+    (access.current(): a web request's, or SYSTEM for the CLI and coverage jobs)."""
     try:
-        return psycopg.connect(url or database_url(), autocommit=autocommit, row_factory=dict_row)
+        conn = psycopg.connect(url or app_url(), autocommit=autocommit, row_factory=dict_row)
     except psycopg.OperationalError as e:
         hint = "run `netzatlas db up`" if embedded() else "check NETZATLAS_DATABASE_URL"
         raise ClusterError(f"cannot connect to the database ({hint}): {str(e).strip()}") from e
+    access.state(conn)
+    if not autocommit:
+        conn.commit()  # the caller is a session setting: keep it past a rollback of the first transaction
+    return conn
 
 
 @contextmanager

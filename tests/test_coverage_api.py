@@ -17,14 +17,17 @@ def _auth(s: Served) -> dict[str, str]:
 def wait(s: Served, location: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        job = httpx.get(location, timeout=30).json()
+        job = httpx.get(location, headers=_auth(s), timeout=30).json()
         if job["status"] in ("successful", "failed") or time.monotonic() > deadline:
             return job
         time.sleep(0.3)
 
 
 def _running(s: Served) -> int:
-    return sum(j["status"] in ("accepted", "running") for j in httpx.get(f"{s.url}/jobs", timeout=30).json()["jobs"])
+    return sum(
+        j["status"] in ("accepted", "running")
+        for j in httpx.get(f"{s.url}/jobs", headers=_auth(s), timeout=30).json()["jobs"]
+    )
 
 
 def test_processes_describe_inputs_and_outputs(served: Served):
@@ -50,19 +53,22 @@ def test_async_execution_job_and_results(served: Served):
     job = wait(served, location)
     assert job["status"] == "successful" and job["progress"] == 100 and job["finished"]
     assert "total" in job["timings"]
-    res = httpx.get(f"{location}/results", timeout=30).json()
+    res = httpx.get(f"{location}/results", headers=_auth(served), timeout=30).json()
     assert res["parameters"]["drop_distance_m"] == 40 and res["statistics"]["buildings"] == 17729
     assert 0 < res["statistics"]["passed"] < 17729 and "40 m" in res["model"]["description"]
-    ids = {j["jobID"] for j in httpx.get(f"{served.url}/jobs").json()["jobs"]}
+    ids = {j["jobID"] for j in httpx.get(f"{served.url}/jobs", headers=_auth(served)).json()["jobs"]}
     assert job["jobID"] in ids
     # results as collections filtered by run, and as CSV
-    cells = httpx.get(res["outputs"]["cells"]["href"], timeout=30).json()
+    cells = httpx.get(res["outputs"]["cells"]["href"], headers=_auth(served), timeout=30).json()
     assert cells["features"] and all(f["properties"]["run_id"] == job["jobID"] for f in cells["features"])
     gaps = httpx.get(
-        f"{served.url}/collections/coverage-gaps/items", params={"run_id": job["jobID"], "gap": "unpassed"}, timeout=30
+        f"{served.url}/collections/coverage-gaps/items",
+        params={"run_id": job["jobID"], "gap": "unpassed"},
+        headers=_auth(served),
+        timeout=30,
     ).json()
     assert gaps["features"] and gaps["features"][0]["geometry"]["type"] == "MultiPolygon"
-    districts = httpx.get(res["outputs"]["districts_csv"]["href"], timeout=30)
+    districts = httpx.get(res["outputs"]["districts_csv"]["href"], headers=_auth(served), timeout=30)
     assert districts.headers["content-type"].startswith("text/csv")
     lines = districts.text.splitlines()
     assert lines[0].startswith("district_id,name,buildings,population,share_covered") and len(lines) == 15
@@ -80,7 +86,7 @@ def test_sync_execution_and_cog_over_http(served: Served):
     res = r.json()
     assert res["statistics"]["sectors"] > 100 and res["model"]["assumptions"]["receiver_height_m"] == 1.5
     href = res["outputs"]["rsrp"]["href"]
-    part = httpx.get(href, headers={"Range": "bytes=0-1023"}, timeout=30)
+    part = httpx.get(href, headers={**_auth(served), "Range": "bytes=0-1023"}, timeout=30)
     assert part.status_code == 206 and len(part.content) == 1024 and part.content[:2] in (b"II", b"MM")
     info = subprocess.run(["gdalinfo", f"/vsicurl/{href}"], capture_output=True, text=True, timeout=120)
     assert info.returncode == 0, info.stderr
@@ -88,7 +94,7 @@ def test_sync_execution_and_cog_over_http(served: Served):
 
 
 def test_bad_parameters_400_and_nothing_running(served: Served):
-    before = len(httpx.get(f"{served.url}/jobs").json()["jobs"])
+    before = len(httpx.get(f"{served.url}/jobs", headers=_auth(served)).json()["jobs"])
     for inputs in (
         {"resolution_m": -1},
         {"model": "okumura"},
@@ -109,7 +115,7 @@ def test_bad_parameters_400_and_nothing_running(served: Served):
         f"{served.url}/processes/coverage-mobile/execution", content=b"{not json", headers=_auth(served), timeout=30
     )
     assert r.status_code == 400
-    assert len(httpx.get(f"{served.url}/jobs").json()["jobs"]) == before
+    assert len(httpx.get(f"{served.url}/jobs", headers=_auth(served)).json()["jobs"]) == before
     assert httpx.post(f"{served.url}/processes/coverage-fiber/execution", json={}).status_code == 401
     assert httpx.get(f"{served.url}/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
     assert httpx.get(f"{served.url}/jobs/nope/results").status_code == 404

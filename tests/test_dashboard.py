@@ -25,6 +25,10 @@ def coverage(served: Served) -> dict[str, str]:
     return ids
 
 
+def _planner(served: Served) -> dict[str, str]:
+    return {"Authorization": f"Bearer {served.planner_key}"}
+
+
 def _lookup(stats: dict, path: str):
     for part in path.split("."):
         stats = stats[part]
@@ -32,7 +36,7 @@ def _lookup(stats: dict, path: str):
 
 
 def test_dashboard_numbers_equal_the_api(browser: Browser, served: Served, coverage: dict[str, str]):
-    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page = browser.new_page(viewport={"width": 1300, "height": 1000}, extra_http_headers=_planner(served))
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -44,7 +48,10 @@ def test_dashboard_numbers_equal_the_api(browser: Browser, served: Served, cover
         e.get_attribute("data-run"): e.get_attribute("data-run-id") for e in page.query_selector_all("[data-run]")
     }
     assert shown_runs == {"fiber": coverage["fiber"], "mobile": coverage["mobile"], "iot": coverage["iot"]}
-    results = {a: httpx.get(f"{served.url}/jobs/{coverage[a]}/results").json() for a in ("fiber", "mobile", "iot")}
+    results = {
+        a: httpx.get(f"{served.url}/jobs/{coverage[a]}/results", headers=_planner(served)).json()
+        for a in ("fiber", "mobile", "iot")
+    }
     stats = page.query_selector_all("#totals [data-stat]")
     assert len(stats) >= 7
     for e in stats:
@@ -61,7 +68,9 @@ def test_dashboard_numbers_equal_the_api(browser: Browser, served: Served, cover
         ("mobile", "mobile_share_area", "share_covered"),
     ):
         items = httpx.get(
-            f"{served.url}/collections/coverage-districts/items", params={"run_id": coverage[analysis], "limit": 100}
+            f"{served.url}/collections/coverage-districts/items",
+            params={"run_id": coverage[analysis], "limit": 100},
+            headers=_planner(served),
         ).json()["features"]
         by_name = {f["properties"]["name"]: f["properties"][prop] for f in items}
         assert len(by_name) == 14
@@ -72,7 +81,7 @@ def test_dashboard_numbers_equal_the_api(browser: Browser, served: Served, cover
 
 
 def test_comparing_two_runs(browser: Browser, served: Served, coverage: dict[str, str]):
-    page = browser.new_page()
+    page = browser.new_page(extra_http_headers=_planner(served))
     page.goto(f"{served.url}/dashboard")
     page.select_option("select[name=a]", coverage["fiber"])
     page.select_option("select[name=b]", coverage["fiber_short"])
@@ -80,7 +89,9 @@ def test_comparing_two_runs(browser: Browser, served: Served, coverage: dict[str
     page.wait_for_selector("#comparison")
     text = page.inner_text("#comparison")
     comparison = httpx.get(
-        f"{served.url}/dashboard", params={"a": coverage["fiber"], "b": coverage["fiber_short"], "f": "json"}
+        f"{served.url}/dashboard",
+        params={"a": coverage["fiber"], "b": coverage["fiber_short"], "f": "json"},
+        headers=_planner(served),
     ).json()["comparison"]
     assert comparison["parameters"]["drop_distance_m"] == {"a": 50.0, "b": 20.0}
     diff = comparison["statistics"]["passed"]["difference"]
@@ -91,12 +102,14 @@ def test_comparing_two_runs(browser: Browser, served: Served, coverage: dict[str
 
 def test_downloads_of_what_is_shown(served: Served, coverage: dict[str, str], tmp_path):
     q = {"fiber": coverage["fiber"]}
-    shown = httpx.get(f"{served.url}/dashboard", params={**q, "f": "json"}).json()["districts"]
-    rows = list(csv.DictReader(io.StringIO(httpx.get(f"{served.url}/dashboard/districts.csv", params=q).text)))
+    planner = _planner(served)
+    shown = httpx.get(f"{served.url}/dashboard", params={**q, "f": "json"}, headers=planner).json()["districts"]
+    csv_text = httpx.get(f"{served.url}/dashboard/districts.csv", params=q, headers=planner).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
     assert [r["name"] for r in rows] == [d["name"] for d in shown]
     assert [float(r["fiber_share_passed"]) for r in rows] == pytest.approx([d["fiber_share_passed"] for d in shown])
     gpkg = tmp_path / "d.gpkg"
-    gpkg.write_bytes(httpx.get(f"{served.url}/dashboard/districts.gpkg", params=q).content)
+    gpkg.write_bytes(httpx.get(f"{served.url}/dashboard/districts.gpkg", params=q, headers=planner).content)
     info = read_info(gpkg)
     assert info["features"] == len(shown) == 14 and info["crs"] == "EPSG:25832"
 
@@ -106,3 +119,13 @@ def test_bad_dashboard_parameters(served: Served):
     assert r.status_code == 400 and "fiber" in r.json()["description"]
     r = httpx.get(f"{served.url}/dashboard", params={"municipality": "99999999"})
     assert r.status_code == 404
+
+
+def test_anonymous_dashboard_shows_no_run_of_internal_inputs(served: Served, coverage: dict[str, str]):
+    """The demo's routes and some devices are internal or critical: fiber and IoT runs are the planner's until
+    published; its mobile sites are public, and so is the mobile run."""
+    text = str(httpx.get(f"{served.url}/dashboard", params={"f": "json"}).json())
+    assert coverage["fiber"] not in text and coverage["fiber_short"] not in text and coverage["iot"] not in text
+    assert coverage["mobile"] in text
+    r = httpx.get(f"{served.url}/dashboard", params={"fiber": coverage["fiber"], "f": "json"})
+    assert r.status_code in (400, 404) and coverage["fiber"] not in r.text.replace(f"{coverage['fiber']!r}", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from playwright.sync_api import Browser, Page
 
 from .conftest import ARTIFACTS, Served, wait_until
@@ -9,8 +11,10 @@ from .conftest import ARTIFACTS, Served, wait_until
 READY = "window.netzatlasMap && window.netzatlasMap.loaded() && window.netzatlasMap.areTilesLoaded()"
 
 
-def open_map(browser: Browser, served: Served) -> tuple[Page, list[str]]:
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
+def open_map(browser: Browser, served: Served, key: str | None = None) -> tuple[Page, list[str]]:
+    """The map in a new page; with a key, as a browser signed in with it (Basic auth) sends it on every request."""
+    headers = {"Authorization": f"Basic {base64.b64encode(f'planner:{key}'.encode()).decode()}"} if key else {}
+    page = browser.new_page(viewport={"width": 1200, "height": 800}, extra_http_headers=headers)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -95,7 +99,7 @@ def test_coverage_gaps_and_rasters_of_the_latest_runs(browser: Browser, served: 
     from netzatlas.coverage import runs
 
     runs.start(served.db_url, "mobile", None, {"resolution_m": 100})
-    page, errors = open_map(browser, served)
+    page, errors = open_map(browser, served, served.planner_key)
     raster = page.get_attribute("input[data-layer^='raster-mobile']", "data-layer")
     assert page.evaluate(f"window.netzatlasMap.getLayoutProperty('{raster}', 'visibility')") == "none"
     page.check("input[data-layer='coverage-gaps']")
@@ -118,5 +122,8 @@ def test_preview_of_unknown_or_class_outputs_is_404(served: Served):
     from netzatlas.coverage import runs
 
     mobile = runs.start(served.db_url, "mobile", None, {"resolution_m": 100})
-    r = httpx.get(f"{served.url}/jobs/{mobile['id']}/outputs/classes.tif/preview.png")
+    planner = {"Authorization": f"Bearer {served.planner_key}"}
+    r = httpx.get(f"{served.url}/jobs/{mobile['id']}/outputs/rsrp.tif/preview.png", headers=planner)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    r = httpx.get(f"{served.url}/jobs/{mobile['id']}/outputs/classes.tif/preview.png", headers=planner)
     assert r.status_code == 404 and "received-level" in r.json()["description"]

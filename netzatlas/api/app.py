@@ -28,10 +28,12 @@ from netzatlas.api import (
     tiles,
     transactions,
 )
+from netzatlas.api.caller import CallerMiddleware, CallerPool
+from netzatlas.api.caller import reset as reset_caller
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.config import get_settings
-from netzatlas.db import database_url
+from netzatlas.db import app_url
 
 # Seconds a request waits for a pooled connection before it is answered 503.
 POOL_TIMEOUT = 2.0
@@ -54,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_size=10,
         open=False,
         check=check,
+        reset=reset_caller,
         # During an outage a request waits at most this long for a connection, then gets a 503 (errors.py).
         timeout=POOL_TIMEOUT,
         # A failed reconnection is given up quickly rather than retried on a backoff that grows to minutes: the
@@ -70,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         },
     )
     await pool.open()
-    app.state.pool = pool
+    app.state.pool = CallerPool(pool)  # connections state the request's caller (row-level security)
     try:
         yield
     finally:
@@ -87,7 +90,8 @@ def create_app(url: str | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.database_url = url or database_url()
+    # the application role, never the superuser: row-level security applies to everything the API reads
+    app.state.database_url = app_url(url)
     app.state.schema_head = migrate.head_revision()
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     # CORS for configured origins only, security headers, Vary/Cache-Control by caller, rate limit
@@ -154,4 +158,5 @@ def create_app(url: str | None = None) -> FastAPI:
             )
         return json_response({"status": "ok", **body})
 
+    app.add_middleware(CallerMiddleware)  # outermost: every request starts anonymous
     return app

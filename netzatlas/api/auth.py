@@ -13,6 +13,7 @@ import binascii
 from fastapi import Request
 
 from netzatlas.api.errors import ApiError
+from netzatlas.registry import access
 from netzatlas.registry.keys import KEY_LOOKUP, Principal, prefix_of, verify
 
 ANONYMOUS = Principal(role="anonymous", operator=None, key_prefix="")
@@ -63,6 +64,7 @@ def unauthorized(description: str, scheme: str | None = None) -> ApiError:
 async def principal(request: Request) -> Principal:
     known = request.scope.get(_SCOPE_KEY)
     if known is not None:
+        access.set_current(access.for_role(known.role, known.operator))  # this context's connections state it
         return known
     try:
         key, scheme = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
@@ -80,23 +82,15 @@ async def principal(request: Request) -> Principal:
         if found is None:
             raise unauthorized("unknown or revoked API key", "basic" if scheme == "basic" else "bearer")
     request.scope[_SCOPE_KEY] = found
+    # from here on the request's database connections state this caller (row-level security)
+    access.set_current(access.for_role(found.role, found.operator))
     return found
 
 
 def visibility_key(who: Principal) -> str:
-    """Callers with the same key see the same rows (see visibility_sql)."""
+    """Callers with the same key see the same rows (the read policies of migration 0006): a cache key."""
     if who.role in ("planner", "admin"):
         return "all"
     if who.role == "partner" and who.operator:
         return f"partner:{who.operator}"
     return "public"
-
-
-def visibility_sql(who: Principal, params: dict) -> str:
-    """SQL condition on t.sensitivity/t.operator for what this caller may read."""
-    if who.role in ("planner", "admin"):
-        return "TRUE"
-    if who.role == "partner" and who.operator:
-        params["own_operator"] = who.operator
-        return "(t.sensitivity = 'public' OR t.operator = %(own_operator)s)"
-    return "t.sensitivity = 'public'"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from netzatlas import __version__
 from netzatlas.api import cql
+from netzatlas.api.auth import principal, visibility_key
 from netzatlas.api.collections import COLLECTIONS, Collection
 from netzatlas.api.conformance import CONFORMANCE
 from netzatlas.api.crs import CRS84, OFFERED, STORAGE
@@ -29,7 +30,7 @@ from netzatlas.api.negotiation import (
 
 router = APIRouter()
 EXTENT_TTL = 60.0
-_extents: dict[str, tuple[float, dict[str, Any]]] = {}
+_extents: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
 
 @router.get("/", tags=["capabilities"])
@@ -84,8 +85,10 @@ async def conformance(request: Request) -> Response:
 
 
 async def _extent(request: Request, coll: Collection) -> dict[str, Any]:
-    """Spatial extent (CRS84) and temporal extent, cached briefly: computing it scans the table."""
-    hit = _extents.get(coll.id)
+    """Spatial extent (CRS84) and temporal extent of the rows this caller sees (row-level security), cached
+    briefly per visibility: computing it scans the table, and hidden assets must not widen a public extent."""
+    cache_key = (coll.id, visibility_key(await principal(request)))
+    hit = _extents.get(cache_key)
     if hit and time.monotonic() - hit[0] < EXTENT_TTL:
         return hit[1]
     temporal = f"min({coll.temporal[0]})::text" if coll.temporal else "NULL::text"
@@ -107,7 +110,7 @@ async def _extent(request: Request, coll: Collection) -> dict[str, Any]:
             "interval": [[row["first"] + "T00:00:00Z" if row and row["first"] else None, None]],
             "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
         }
-    _extents[coll.id] = (time.monotonic(), extent)
+    _extents[cache_key] = (time.monotonic(), extent)
     return extent
 
 

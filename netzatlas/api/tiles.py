@@ -13,7 +13,7 @@ from typing import Any
 import morecantile
 from fastapi import APIRouter, Request, Response
 
-from netzatlas.api.auth import principal, visibility_key, visibility_sql
+from netzatlas.api.auth import principal, visibility_key
 from netzatlas.api.collections import COLLECTIONS, Collection
 from netzatlas.api.crs import STORAGE, clamp
 from netzatlas.api.errors import not_found
@@ -91,9 +91,7 @@ def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], sr
         q = coll.queryables.get(name)
         cast = "::text" if q is None or q.type in TEXT_TYPES else ""
         cols.append(f'({sql}){cast} AS "{name}"')
-    conditions = [coll.base_where]
-    if coll.sensitive:
-        conditions.append(visibility_sql(who, params))
+    conditions = [coll.base_where]  # and row-level security: the caller's rows only
     env = f"ST_MakeEnvelope(%(x1)s, %(y1)s, %(x2)s, %(y2)s, {srid})"
     # the envelope with its buffer, cut to the storage CRS's area (_render), densified and transformed once per
     # query (an InitPlan) to the storage CRS
@@ -125,6 +123,8 @@ async def _render(request: Request, colls: list[Collection], tms_id: str, z: int
     tms = _tms(tms_id)
     tile = _tile(tms, z, y, x)
     who = await principal(request)
+    b = tms.xy_bounds(tile)
+    size = b.right - b.left
     srid = tms.crs.to_epsg()
     omitted = [c for c in colls if z < min_zoom(c)]
     colls = [c for c in colls if z >= min_zoom(c)]
@@ -135,8 +135,6 @@ async def _render(request: Request, colls: list[Collection], tms_id: str, z: int
     notes = {"X-Tile-Omitted": ", ".join(f"{c.id};minzoom={min_zoom(c)}" for c in omitted)} if omitted else {}
     if not colls or search is None:
         return Response(status_code=204, headers={**notes, "Cache-Control": f"public, max-age={MAX_AGE}"})
-    b = tms.xy_bounds(tile)
-    size = b.right - b.left
     params: dict[str, Any] = {
         "x1": b.left,
         "y1": b.bottom,
@@ -145,10 +143,10 @@ async def _render(request: Request, colls: list[Collection], tms_id: str, z: int
         "sx1": search[0],
         "sy1": search[1],
         "sx2": search[2],
-        "cap": cap,
-        "cap1": cap + 1,
         "sy2": search[3],
         "step": size / 8,
+        "cap": cap,
+        "cap1": cap + 1,
     }
     layers = sorted({c.layer for c in colls if c.layer})
     async with request.app.state.pool.connection() as conn:
@@ -163,11 +161,11 @@ async def _render(request: Request, colls: list[Collection], tms_id: str, z: int
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         cur = await conn.execute(_tile_sql(colls, who, params, srid), params)
+        row = await cur.fetchone()
+    data = bytes(row["tile"]) if row and row["tile"] else b""
     truncated = [c.id for c, n in zip(colls, row["counts"] if row else [], strict=True) if n > cap]
     if truncated:
         headers["X-Tile-Truncated"] = ", ".join(f"{name};limit={cap}" for name in truncated)
-        row = await cur.fetchone()
-    data = bytes(row["tile"]) if row and row["tile"] else b""
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)

@@ -221,12 +221,12 @@ def run(ctx: Context) -> dict[str, Any]:
     unavailable = Counter(k for k, r in zip(dkeys.tolist(), rows, strict=True) if r[5] is False)
     with db.transaction(ctx.url) as conn:
         conn.execute("SET LOCAL jit = off")
-        with conn.cursor().copy(
-            "COPY coverage_devices (run_id, asset_id, kind, device_type, connectivity, available, level_dbm, reason) "
-            "FROM STDIN"
-        ) as copy:
-            for r in rows:
-                copy.write_row(r)
+        rasters.copy_rows(
+            conn,
+            "coverage_devices",
+            ("run_id", "asset_id", "kind", "device_type", "connectivity", "available", "level_dbm", "reason"),
+            rows,
+        )
         store_cells(conn, cells)
         conn.execute(
             "CREATE TEMP TABLE iot_cells (cell_id text, lorawan float8, devices int, unavailable int) ON COMMIT DROP"

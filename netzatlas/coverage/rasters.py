@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,23 @@ def write_cells(conn: Any, run_id: Any, analysis: str, cells: list[tuple[str, An
     import orjson
 
     store_cells(conn, [c[0] for c in cells])
-    with conn.cursor().copy(
-        "COPY coverage_cells (run_id, analysis, cell_id, buildings, population, share_covered, metrics) FROM STDIN"
-    ) as copy:
-        for c in sorted(cells, key=lambda c: c[0]):
-            copy.write_row((run_id, analysis, *c[:4], orjson.dumps(c[4]).decode()))
+    copy_rows(
+        conn,
+        "coverage_cells",
+        ("run_id", "analysis", "cell_id", "buildings", "population", "share_covered", "metrics"),
+        ((run_id, analysis, *c[:4], orjson.dumps(c[4]).decode()) for c in sorted(cells, key=lambda c: c[0])),
+    )
+
+
+def copy_rows(conn: Any, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """COPY rows into a result table, in the caller's transaction. PostgreSQL refuses COPY FROM into a table
+    under row-level security (migration 0006), so the rows are copied into a temporary table of the same
+    columns first and moved with one INSERT ... SELECT, which the table's policies check."""
+    stage = f"stage_{table}"
+    cols = ", ".join(columns)
+    conn.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
+    conn.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA")
+    with conn.cursor().copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}")
