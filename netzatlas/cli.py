@@ -224,6 +224,30 @@ def serve(
     )
 
 
+@app.command("worker")
+def worker(
+    threads: Annotated[int | None, typer.Option(help="threads (default: NETZATLAS_JOBS_CONCURRENCY)")] = None,
+) -> None:
+    """Execute queued coverage jobs until stopped (Ctrl-C or SIGTERM put the run in progress back in the queue)."""
+    import signal
+    import threading
+
+    from netzatlas.coverage.worker import Worker, sweep
+
+    settings = get_settings()
+    url = db.database_url()
+    sweep(url)
+    n = threads or settings.jobs_concurrency
+    w = Worker(url, n, settings.jobs_concurrency, settings.jobs_poll_s).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"coverage worker {os.getpid()}: up to {n} runs at once; Ctrl-C to stop")
+    while not stop.wait(1.0):
+        pass
+    w.stop()
+
+
 # ---------------------------------------------------------------- keys
 
 

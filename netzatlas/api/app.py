@@ -74,9 +74,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     await pool.open()
     app.state.pool = CallerPool(pool)  # connections state the request's caller (row-level security)
+    await processes.start_jobs(app)
     try:
         yield
     finally:
+        await processes.stop_jobs(app)
         await pool.close()
 
 

@@ -1,17 +1,19 @@
-"""OGC API Processes: coverage runs as processes, executed as jobs in a background thread.
+"""OGC API Processes: coverage runs as processes, executed as jobs from a queue in the database.
 
 A job is a coverage run (netzatlas.coverage.runs): its row holds status, progress and timings, so any
-worker process of the server answers /jobs/{id}. Execution is asynchronous unless the client sends
-`Prefer: respond-sync`; a crash of the engine marks the run failed (runs.execute), and runs left
-running by a process that ended are marked failed when the server starts (runs.reap_orphans).
+worker process of the server answers /jobs/{id}. Execution enqueues the run (within the caps per key and
+overall, else 429) and a worker (netzatlas.coverage.worker, in this server or `netzatlas worker`) executes it;
+`Prefer: respond-sync` waits for it. Runs left running by a process that died are marked failed by the next
+process that looks; queued runs survive restarts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from netzatlas.api.errors import ApiError, bad_request, not_found
 from netzatlas.api.negotiation import JSON, json_response, link, url
 from netzatlas.config import get_settings
 from netzatlas.coverage import parameters, runs
+from netzatlas.coverage.worker import Worker, sweep
 
 router = APIRouter()
 log = logging.getLogger("netzatlas.api.processes")
@@ -43,8 +46,10 @@ DESCRIPTIONS = {
     "868 MHz, the latest mobile run, fiber); density gaps per sensor type.",
 }
 STATUS = {"queued": "accepted", "running": "running", "succeeded": "successful", "failed": "failed"}
-# Coverage runs are CPU-bound and use both cores themselves: one at a time per server process.
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coverage-job")
+RUN_STATUS = {v: k for k, v in STATUS.items()}
+JOBS_LIMIT_MAX = 1000
+JOBS_OFFSET_MAX = 1_000_000
+JOBS_PARAMETERS = ("limit", "offset", "status", "processID", "f")
 SYNC_MIN_RESOLUTION_M = 10.0  # finer raster runs asked for synchronously run as jobs instead
 RESULT_LAYERS = ("coverage-cells", "coverage-districts", "coverage-gaps")
 
@@ -158,12 +163,14 @@ async def _may_run(request: Request) -> str:
     return f"api:{who.role}:{who.key_prefix}"
 
 
-def _job(db_url: str, run_id: str) -> None:
-    try:
-        runs.execute(db_url, run_id)
-    except BaseException as e:  # execute marks failures itself; this catches what happens around it
-        log.exception("coverage job %s", run_id)
-        runs.fail(db_url, run_id, e)
+async def _wait(request: Request, run_id: str, seconds: float) -> dict[str, Any]:
+    """The run once it has finished, or as it is after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        run = await run_in_threadpool(runs.get, request.app.state.database_url, run_id)
+        if run["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return run
+        await asyncio.sleep(0.25)
 
 
 @router.post("/processes/{process_id}/execution", tags=["processes"])
@@ -179,23 +186,42 @@ async def execute(request: Request, process_id: str) -> Response:
     inputs = dict(body.get("inputs", {}))
     municipality = inputs.pop("municipality", None)
     db_url = request.app.state.database_url
+    settings = get_settings()
     try:
         run = await run_in_threadpool(
-            runs.create, db_url, analysis, municipality, inputs, actor, get_settings().dem_root
+            lambda: runs.create(
+                db_url,
+                analysis,
+                municipality,
+                inputs,
+                actor,
+                settings.dem_root,
+                per_actor=settings.jobs_per_key,
+                total=settings.jobs_total,
+                retry_after=settings.jobs_retry_after_s,
+            )
         )
     except parameters.ParameterError as e:
         raise bad_request(str(e)) from None
+    except runs.QueueFull as e:
+        raise ApiError(429, "TooManyJobs", str(e), {"Retry-After": str(e.retry_after)}) from None
+    worker = getattr(request.app.state, "jobs", None)
+    if worker is not None:
+        worker.wake()
     prefer = request.headers.get("prefer", "").lower()
     res = run["parameters"].get("resolution_m")
     small = res is None or res >= SYNC_MIN_RESOLUTION_M
     if "respond-sync" in prefer and small:
-        done = await run_in_threadpool(runs.execute, db_url, run["id"])
-        if done["status"] != "succeeded":
+        # through the queue like any job (its caps and concurrency limit hold), answered when it has finished
+        done = await _wait(request, str(run["id"]), settings.jobs_sync_wait_s)
+        if done["status"] == "failed":
             raise ApiError(500, "ServerError", f"run {done['id']} failed: {done['message']}")
-        return json_response(
-            results_doc(request, done), headers={"Preference-Applied": "respond-sync", "Location": _loc(request, done)}
-        )
-    _executor.submit(_job, db_url, str(run["id"]))
+        if done["status"] == "succeeded":
+            return json_response(
+                results_doc(request, done),
+                headers={"Preference-Applied": "respond-sync", "Location": _loc(request, done)},
+            )
+        run = done  # not finished in time: answered as the async job it is
     headers = {"Location": _loc(request, run)}
     if "respond-async" in prefer:
         headers["Preference-Applied"] = "respond-async"
@@ -215,13 +241,52 @@ async def _run_or_404(request: Request, job_id: str) -> dict[str, Any]:
         ) from None
 
 
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or not low <= n <= high:
+        raise bad_request(f"{name} must be an integer between {low} and {high}, got {value!r}")
+    return n
+
+
 @router.get("/jobs", tags=["processes"])
 async def jobs(request: Request) -> Response:
-    limit = min(int(request.query_params.get("limit", "100") or 100), 1000)
-    rows = await run_in_threadpool(runs.list_runs, request.app.state.database_url, limit)
-    return json_response(
-        {"jobs": [status_info(request, r) for r in rows], "links": [link(url(request, "/jobs"), "self", JSON)]}
+    """Jobs, newest first, paged by limit/offset; status (accepted, running, successful, failed) and processID
+    filter them. Bad or unknown parameters are a 400."""
+    q = request.query_params
+    unknown = sorted(set(q) - set(JOBS_PARAMETERS))
+    if unknown:
+        raise bad_request(f"unknown parameter {unknown[0]!r}; /jobs takes {', '.join(JOBS_PARAMETERS)}")
+    if q.get("f", "json") != "json":
+        raise bad_request(f"f must be json, got {q['f']!r}")
+    limit = _int(request, "limit", 100, 1, JOBS_LIMIT_MAX)
+    offset = _int(request, "offset", 0, 0, JOBS_OFFSET_MAX)
+    status = q.get("status")
+    if status is not None and status not in RUN_STATUS:
+        raise bad_request(f"status must be one of {', '.join(RUN_STATUS)}, got {status!r}")
+    process = q.get("processID")
+    if process is not None and process not in PROCESSES:
+        raise bad_request(f"processID must be one of {', '.join(PROCESSES)}, got {process!r}")
+    rows = await run_in_threadpool(
+        runs.list_runs,
+        request.app.state.database_url,
+        limit + 1,  # one more tells whether there is a next page
+        offset,
+        RUN_STATUS.get(status or ""),
+        PROCESSES.get(process or ""),
     )
+    page = {"limit": limit, "status": status, "processID": process}
+    links = [link(url(request, "/jobs", offset=offset or None, **page), "self", JSON)]
+    if len(rows) > limit:
+        links.append(link(url(request, "/jobs", offset=offset + limit, **page), "next", JSON))
+    if offset:
+        links.append(link(url(request, "/jobs", offset=max(offset - limit, 0) or None, **page), "prev", JSON))
+    return json_response({"jobs": [status_info(request, r) for r in rows[:limit]], "links": links})
 
 
 @router.get("/jobs/{job_id}", tags=["processes"])
@@ -339,9 +404,25 @@ async def results_csv(request: Request, job_id: str, name: str) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Include the routes; mark runs failed whose worker process on this host has ended."""
     app.include_router(router)
+
+
+async def start_jobs(app: FastAPI) -> None:
+    """At server start: mark failed what dead processes left running, then start this server's job worker."""
+    settings = get_settings()
     try:
-        runs.reap_orphans(app.state.database_url)
-    except Exception as e:  # the database may not be reachable yet; /health reports that
+        await run_in_threadpool(sweep, app.state.database_url)
+    except Exception as e:  # the database may not be reachable yet; /health reports that, the worker retries
         log.warning("could not check for orphaned coverage runs: %s", e)
+    app.state.jobs = None
+    if settings.jobs_in_server:
+        app.state.jobs = Worker(
+            app.state.database_url, settings.jobs_concurrency, settings.jobs_concurrency, settings.jobs_poll_s
+        ).start()
+
+
+async def stop_jobs(app: FastAPI) -> None:
+    """At shutdown: the run in progress goes back to the queue (a later worker runs it again)."""
+    worker = getattr(app.state, "jobs", None)
+    if worker is not None:
+        await run_in_threadpool(worker.stop)

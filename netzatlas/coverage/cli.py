@@ -54,9 +54,7 @@ def run_cmd(
                 raise ParameterError(f"--params {params}: expected a mapping of parameter names to values")
             given.update(loaded)
         given.update(parse_set(set_ or []))
-        url = db.database_url()
-        row = runs.create(url, analysis, municipality, given, actor=db.default_actor())
-    except (ParameterError, runs.RunError) as e:
+    except ParameterError as e:
         raise _fail(str(e)) from None
     with Progress(
         TextColumn("{task.description}"),
@@ -67,7 +65,18 @@ def run_cmd(
         transient=True,
     ) as bar:
         task = bar.add_task(f"{analysis} run", total=1.0)
-        result = runs.execute(url, row["id"], lambda f, m: bar.update(task, completed=f, description=m))
+        try:
+            # created running and locked by this process: if it is killed, the next look marks the run failed
+            result = runs.start(
+                db.database_url(),
+                analysis,
+                municipality,
+                given,
+                db.default_actor(),
+                lambda f, m: bar.update(task, completed=f, description=m),
+            )
+        except (ParameterError, runs.RunError) as e:
+            raise _fail(str(e)) from None
     if result["status"] != "succeeded":
         raise _fail(f"run {result['id']} failed: {result['message']}")
     console.print(f"run {result['id']} succeeded in {result['timings'].get('total', 0):.2f} s")

@@ -4,15 +4,21 @@ A run row holds everything needed to read a result: parameters, the model descri
 assumptions, the input counts, statistics, timings and the output files. The engines (fiber, mobile,
 iot) compute; this module keeps the lifecycle: queued -> running -> succeeded | failed. Whatever
 happens inside an engine, the run ends succeeded or failed, never left running.
+
+The table is also the job queue. A worker claims a queued run with `FOR UPDATE SKIP LOCKED` and holds a
+session advisory lock on it while it runs (netzatlas.liveness), so any process can tell a live run from one
+whose process died: those are marked failed by whoever looks next (reap). A worker stopping gracefully puts
+its run back in the queue.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,16 +28,31 @@ import psycopg
 import shapely
 from psycopg.types.json import Jsonb
 
-from netzatlas import db
+from netzatlas import db, liveness
 from netzatlas.config import get_settings
 from netzatlas.coverage.parameters import ANALYSES, ParameterError, validate
 
 RUN_COLUMNS = """id, analysis, municipality, status, progress, message, parameters, model, input_counts, statistics,
-    timings, outputs, error, actor, created_at, started_at, finished_at"""
+    timings, outputs, error, actor, worker, created_at, started_at, finished_at"""
+
+
+RESULT_TABLES = ("coverage_buildings", "coverage_devices", "coverage_cells", "coverage_districts", "coverage_gaps")
 
 
 class RunError(Exception):
     """A run cannot be created or found; the message says why."""
+
+
+class QueueFull(RunError):
+    """The job queue is at its cap (per caller or overall); try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Interrupted(Exception):
+    """Raised from progress reports when the worker is stopping: the run goes back to the queue."""
 
 
 def worker_id() -> str:
@@ -93,21 +114,91 @@ def create(
     given: Mapping[str, Any],
     actor: str | None = None,
     dem_root: Path | None = None,
+    *,
+    per_actor: int | None = None,
+    total: int | None = None,
+    retry_after: int = 30,
 ) -> dict[str, Any]:
     """Validate and store a queued run. Bad parameters raise ParameterError and store nothing. `dem_root`
-    confines a DEM to that directory (runs requested through the API)."""
+    confines a DEM to that directory (runs requested through the API). With `per_actor` / `total`, QueueFull is
+    raised when that many runs of this actor / of anyone are already queued or running."""
+    with db.connect(url, autocommit=True) as conn:
+        if per_actor is not None or total is not None:
+            _reap(conn)  # runs of dead processes must not hold places in the queue
+        with conn.transaction():
+            if per_actor is not None or total is not None:
+                # count-then-insert under one lock, so concurrent requests cannot all slip under the cap
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (liveness.ENQUEUE,))
+                n = conn.execute(
+                    """SELECT count(*) AS total, count(*) FILTER (WHERE actor IS NOT DISTINCT FROM %s) AS mine
+                       FROM coverage_runs WHERE status IN ('queued', 'running')""",
+                    (actor,),
+                ).fetchone()
+                if per_actor is not None and n["mine"] >= per_actor:
+                    raise QueueFull(
+                        f"{n['mine']} coverage jobs of this key are queued or running, the most allowed per key is "
+                        f"{per_actor}; retry when one has finished",
+                        retry_after,
+                    )
+                if total is not None and n["total"] >= total:
+                    raise QueueFull(
+                        f"{n['total']} coverage jobs are queued or running, the most this server accepts; retry later",
+                        retry_after,
+                    )
+            return _insert(conn, analysis, municipality, given, actor, dem_root, claim=False)
+
+
+def _insert(
+    conn: psycopg.Connection,
+    analysis: str,
+    municipality: str | None,
+    given: Mapping[str, Any],
+    actor: str | None,
+    dem_root: Path | None,
+    *,
+    claim: bool,
+) -> dict[str, Any]:
+    """Validate and insert a run, queued, or (claim) running and locked by this session. Call in a transaction:
+    the lock is taken before the running row becomes visible."""
     if analysis not in ANALYSES:
         raise ParameterError(f"unknown analysis {analysis!r}; known: {', '.join(ANALYSES)}")
     params = validate(analysis, given, dem_root)
-    with db.connect(url, autocommit=True) as conn:
-        ags = municipality or default_municipality(conn)
-        _boundary(conn, ags)
+    ags = municipality or default_municipality(conn)
+    _boundary(conn, ags)
+    row = conn.execute(
+        f"""INSERT INTO coverage_runs (analysis, municipality, parameters, actor)
+            VALUES (%s, %s, %s, %s) RETURNING {RUN_COLUMNS}""",
+        (analysis, ags, Jsonb(params), actor),
+    ).fetchone()
+    if not claim:
+        return row
+    liveness.hold(conn, liveness.COVERAGE_RUN, row["id"])  # a new id: nobody else can hold it
+    return conn.execute(
+        f"""UPDATE coverage_runs SET status = 'running', started_at = now(), progress = 0, worker = %s,
+                   message = 'started'
+            WHERE id = %s RETURNING {RUN_COLUMNS}""",
+        (worker_id(), row["id"]),
+    ).fetchone()
+
+
+def _claim(conn: psycopg.Connection, run_id: UUID | str | None = None) -> dict[str, Any] | None:
+    """Take a queued run (this one, or the oldest) for this session: lock it and mark it running. None if
+    there is none, or another worker took it first (SKIP LOCKED passes over runs being claimed)."""
+    with conn.transaction():
         row = conn.execute(
-            f"""INSERT INTO coverage_runs (analysis, municipality, parameters, actor)
-                VALUES (%s, %s, %s, %s) RETURNING {RUN_COLUMNS}""",
-            (analysis, ags, Jsonb(params), actor),
+            """SELECT id FROM coverage_runs WHERE status = 'queued' AND (%(id)s::uuid IS NULL OR id = %(id)s::uuid)
+               ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+            {"id": str(run_id) if run_id else None},
         ).fetchone()
-    return row
+        # the lock is taken before the row says running: whoever sees it running finds the lock held
+        if row is None or not liveness.hold(conn, liveness.COVERAGE_RUN, row["id"]):
+            return None
+        return conn.execute(
+            f"""UPDATE coverage_runs SET status = 'running', started_at = now(), progress = 0, worker = %s,
+                       message = 'started'
+                WHERE id = %s RETURNING {RUN_COLUMNS}""",
+            (worker_id(), row["id"]),
+        ).fetchone()
 
 
 def _engine(analysis: str) -> Callable[[Context], dict[str, Any]]:
@@ -120,55 +211,105 @@ def _engine(analysis: str) -> Callable[[Context], dict[str, Any]]:
     return run
 
 
-def execute(url: str, run_id: UUID | str, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-    """Run a queued run to its end. Never raises for a failing engine: the run is marked failed."""
-    started = time.perf_counter()
+Progress = Callable[[float, str], None]
+
+
+def execute(
+    url: str, run_id: UUID | str, progress: Progress | None = None, stop: threading.Event | None = None
+) -> dict[str, Any]:
+    """Claim a queued run and run it to its end in this process. Never raises for a failing engine: the run is
+    marked failed."""
     with db.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            f"""UPDATE coverage_runs SET status = 'running', started_at = now(), progress = 0, worker = %s,
-                       message = 'started'
-                WHERE id = %s AND status = 'queued' RETURNING {RUN_COLUMNS}""",
-            (worker_id(), str(run_id)),
-        ).fetchone()
+        row = _claim(conn, run_id)
         if row is None:
             raise RunError(f"run {run_id} does not exist or is not queued")
-        last = [0.0]
+        return _run(url, conn, row, progress, stop)
 
-        def report(fraction: float, message: str) -> None:
-            fraction = min(max(fraction, 0.0), 1.0)
-            now = time.monotonic()
-            if progress:
-                progress(fraction, message)
-            if now - last[0] >= 0.25 or fraction >= 1.0:  # at most four progress writes a second
-                last[0] = now
-                conn.execute(
-                    "UPDATE coverage_runs SET progress = %s, message = %s WHERE id = %s",
-                    (fraction, message, str(run_id)),
-                )
 
+def execute_next(url: str, slots: int, stop: threading.Event | None = None) -> dict[str, Any] | None:
+    """Run the oldest queued run if one of the `slots` execution slots (shared by every process on the database)
+    is free. Returns the finished run, or None when there was nothing to do or no free slot."""
+    with db.connect(url, autocommit=True) as conn:
+        slot = liveness.take_slot(conn, slots)
+        if slot is None:
+            return None
         try:
-            boundary = _boundary(conn, row["municipality"])
-            ctx = Context(url, str(run_id), row["analysis"], row["municipality"], row["parameters"], boundary, report)
-            result = _engine(row["analysis"])(ctx)
-            ctx.timings["total"] = round(time.perf_counter() - started, 3)
-            return conn.execute(
-                f"""UPDATE coverage_runs SET status = 'succeeded', progress = 1, message = 'done', finished_at = now(),
-                           model = %s, input_counts = %s, statistics = %s, outputs = %s, timings = %s
-                    WHERE id = %s RETURNING {RUN_COLUMNS}""",
-                (
-                    Jsonb(result["model"]),
-                    Jsonb(result["input_counts"]),
-                    Jsonb(result["statistics"]),
-                    Jsonb(result.get("outputs", {})),
-                    Jsonb(ctx.timings),
-                    str(run_id),
-                ),
-            ).fetchone()
-        except BaseException as e:
-            fail(url, run_id, e)
-            if not isinstance(e, Exception):
-                raise
-            return get(url, run_id)
+            row = _claim(conn)
+            return _run(url, conn, row, None, stop) if row else None
+        finally:
+            if not conn.closed:
+                liveness.release_slot(conn, slot)
+
+
+def _run(
+    url: str, conn: psycopg.Connection, row: dict[str, Any], progress: Progress | None, stop: threading.Event | None
+) -> dict[str, Any]:
+    """Execute a run this session has claimed (and holds the lock of); release the lock at the end."""
+    started = time.perf_counter()
+    run_id = str(row["id"])
+    last = [0.0]
+
+    def report(fraction: float, message: str) -> None:
+        if stop is not None and stop.is_set():
+            raise Interrupted("the worker is stopping")
+        fraction = min(max(fraction, 0.0), 1.0)
+        now = time.monotonic()
+        if progress:
+            progress(fraction, message)
+        if now - last[0] >= 0.25 or fraction >= 1.0:  # at most four progress writes a second
+            last[0] = now
+            conn.execute(
+                "UPDATE coverage_runs SET progress = %s, message = %s WHERE id = %s",
+                (fraction, message, run_id),
+            )
+
+    try:
+        boundary = _boundary(conn, row["municipality"])
+        ctx = Context(url, run_id, row["analysis"], row["municipality"], row["parameters"], boundary, report)
+        result = _engine(row["analysis"])(ctx)
+        ctx.timings["total"] = round(time.perf_counter() - started, 3)
+        done = conn.execute(
+            f"""UPDATE coverage_runs SET status = 'succeeded', progress = 1, message = 'done', finished_at = now(),
+                       model = %s, input_counts = %s, statistics = %s, outputs = %s, timings = %s
+                WHERE id = %s AND status = 'running' RETURNING {RUN_COLUMNS}""",
+            (
+                Jsonb(result["model"]),
+                Jsonb(result["input_counts"]),
+                Jsonb(result["statistics"]),
+                Jsonb(result.get("outputs", {})),
+                Jsonb(ctx.timings),
+                run_id,
+            ),
+        ).fetchone()
+        return done or get(url, run_id)  # None: another process found it orphaned (this session had broken)
+    except Interrupted:
+        _requeue(url, run_id)
+        return get(url, run_id)
+    except BaseException as e:
+        fail(url, run_id, e)
+        if not isinstance(e, Exception):
+            raise
+        return get(url, run_id)
+    finally:
+        if not conn.closed and not conn.broken:
+            liveness.release(conn, liveness.COVERAGE_RUN, run_id)
+
+
+def _requeue(url: str, run_id: str) -> None:
+    with db.connect(url, autocommit=True) as conn:
+        _delete_results(conn, [run_id])
+        conn.execute(
+            """UPDATE coverage_runs SET status = 'queued', started_at = NULL, progress = 0, worker = NULL,
+                      message = 'back in the queue: the worker running it stopped'
+               WHERE id = %s AND status = 'running'""",
+            (run_id,),
+        )
+
+
+def _delete_results(conn: psycopg.Connection, run_ids: list[str]) -> None:
+    """Partial results of a run that did not finish (written by parts committed separately)."""
+    for table in RESULT_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s::uuid[])", (run_ids,))
 
 
 def fail(url: str, run_id: UUID | str, exc: BaseException) -> None:
@@ -180,60 +321,63 @@ def fail(url: str, run_id: UUID | str, exc: BaseException) -> None:
                WHERE id = %s AND status IN ('queued', 'running')""",
             (message.splitlines()[0][:500], detail, str(run_id)),
         )
-        # partial results of a failed run (written by parts committed separately) are removed
-        for table in (
-            "coverage_buildings",
-            "coverage_devices",
-            "coverage_cells",
-            "coverage_districts",
-            "coverage_gaps",
-        ):
-            conn.execute(f"DELETE FROM {table} WHERE run_id = %s", (str(run_id),))
+        _delete_results(conn, [str(run_id)])
 
 
-def reap_orphans(url: str) -> int:
-    """Mark runs failed whose worker process on this host is gone (a crash or a stop mid-run)."""
-    host = socket.gethostname()
+def reap(url: str) -> int:
+    """Mark failed the running runs whose process is gone (killed, crashed, lost its connection). Returns how
+    many. Failed rather than re-queued: a run that took its process down would take the next one down too."""
     with db.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT id, worker FROM coverage_runs WHERE status = 'running' AND worker LIKE %s", (f"{host}:%",)
-        ).fetchall()
-        dead = []
-        for r in rows:
-            pid = int(r["worker"].rsplit(":", 1)[1])
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                dead.append(r["id"])
-            except PermissionError:
-                pass
-        if dead:
-            conn.execute(
-                """UPDATE coverage_runs SET status = 'failed', finished_at = now(),
-                          message = 'the process running it stopped', error = 'worker process ended mid-run'
-                   WHERE id = ANY(%s)""",
-                (dead,),
-            )
-    return len(dead)
+        return _reap(conn)
+
+
+def _reap(conn: psycopg.Connection, ids: Iterable[Any] | None = None) -> int:
+    if ids is None:
+        ids = [r["id"] for r in conn.execute("SELECT id FROM coverage_runs WHERE status = 'running'").fetchall()]
+    gone = liveness.orphans(conn, liveness.COVERAGE_RUN, ids)
+    if gone:
+        conn.execute(
+            """UPDATE coverage_runs SET status = 'failed', finished_at = now(),
+                      message = 'the process running it stopped before it finished (' || coalesce(worker, '?')
+                                || '); run it again',
+                      error = 'worker process ended mid-run'
+               WHERE id = ANY(%s::uuid[]) AND status = 'running'""",
+            (gone,),
+        )
+        _delete_results(conn, gone)
+    return len(gone)
 
 
 def get(url: str, run_id: UUID | str) -> dict[str, Any]:
+    """A run; one left running by a process that is gone is marked failed first."""
     try:
         UUID(str(run_id))
     except ValueError:
         raise RunError(f"no run {run_id!r}") from None
-    with db.connect(url) as conn:
-        row = conn.execute(f"SELECT {RUN_COLUMNS} FROM coverage_runs WHERE id = %s", (str(run_id),)).fetchone()
+    sql = f"SELECT {RUN_COLUMNS} FROM coverage_runs WHERE id = %s"
+    with db.connect(url, autocommit=True) as conn:
+        row = conn.execute(sql, (str(run_id),)).fetchone()
+        if row is not None and row["status"] == "running" and _reap(conn, [row["id"]]):
+            row = conn.execute(sql, (str(run_id),)).fetchone()
     if row is None:
         raise RunError(f"no run {run_id!r}")
     return row
 
 
-def list_runs(url: str, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    with db.connect(url) as conn:
-        return conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM coverage_runs ORDER BY created_at DESC, id LIMIT %s OFFSET %s", (limit, offset)
-        ).fetchall()
+def list_runs(
+    url: str, limit: int = 100, offset: int = 0, status: str | None = None, analysis: str | None = None
+) -> list[dict[str, Any]]:
+    """Runs, newest first; runs left running by a process that is gone are marked failed first."""
+    sql = f"""SELECT {RUN_COLUMNS} FROM coverage_runs
+              WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(a)s::text IS NULL OR analysis = %(a)s)
+              ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"""
+    args = {"status": status, "a": analysis, "limit": limit, "offset": offset}
+    with db.connect(url, autocommit=True) as conn:
+        rows = conn.execute(sql, args).fetchall()
+        running = [r["id"] for r in rows if r["status"] == "running"]
+        if running and _reap(conn, running):
+            rows = conn.execute(sql, args).fetchall()
+    return rows
 
 
 def latest(conn: psycopg.Connection, analysis: str, municipality: str) -> dict[str, Any] | None:
@@ -300,8 +444,11 @@ def start(
     municipality: str | None,
     given: Mapping[str, Any],
     actor: str | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Create and execute a run in this process."""
-    row = create(url, analysis, municipality, given, actor)
-    return execute(url, row["id"], progress)
+    """Create and execute a run in this process. It is created running and locked by this process, so that no
+    queue worker takes it, and a kill of this process shows as a failed run to the next process that looks."""
+    with db.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            row = _insert(conn, analysis, municipality, given, actor, None, claim=True)
+        return _run(url, conn, row, progress, None)

@@ -3,6 +3,10 @@
 The submission row and the kept file are committed first (so a failed load is still on record); the
 registry changes in one transaction that either loads everything or nothing. A dry run does all of it in
 one transaction that is rolled back, so its counts say exactly what a real run would change.
+
+While it imports, the process holds a session advisory lock on its submission (netzatlas.liveness): a submission
+left `received` whose lock is free belongs to a process that died, and the next process that looks (an import,
+`submissions list|show`, the API) marks it failed. Its load was one transaction, so nothing of it was written.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from shapely import wkb as shapely_wkb
 
-from netzatlas import db
+from netzatlas import db, liveness
 from netzatlas.importers.files import DeliveryError, open_delivery
 from netzatlas.importers.load import load_assets, load_reference
 from netzatlas.importers.profiles import ProfileError, load_profile
@@ -81,15 +85,20 @@ def run_import(
     report.profile = prof.name
     actor = actor or db.default_actor()
     with db.connect(url, autocommit=True) as conn:
+        reap(conn)
         if not conn.execute("SELECT 1 FROM operators WHERE id = %s", (operator,)).fetchone():
             raise ImportError_(f"unknown operator {operator!r}")
         areas = _areas(conn, municipality)
         sid = None
         if not dry_run:
-            sid = conn.execute(
-                "INSERT INTO submissions (operator, filename, profile, actor) VALUES (%s, %s, %s, %s) RETURNING id",
-                (operator, name, prof.name, actor),
-            ).fetchone()["id"]
+            with conn.transaction():
+                sid = conn.execute(
+                    "INSERT INTO submissions (operator, filename, profile, actor) VALUES (%s, %s, %s, %s) RETURNING id",
+                    (operator, name, prof.name, actor),
+                ).fetchone()["id"]
+                # held by this session until the import ends (the connection closes): visible as `received` only
+                # with the lock taken, so a free lock on a received submission means its process is gone
+                liveness.hold(conn, liveness.SUBMISSION, sid)
             root = (home or db.get_settings().home).expanduser()
             keep = private_dir(root / "submissions" / str(sid), root)  # a partner's delivery: 0700/0600
             if path.exists():
@@ -155,7 +164,23 @@ class _Rollback(Exception):
     pass
 
 
+def reap(conn: psycopg.Connection) -> int:
+    """Mark failed the submissions left `received` by an import whose process is gone; returns how many."""
+    ids = [r["id"] for r in conn.execute("SELECT id FROM submissions WHERE status = 'received'").fetchall()]
+    gone = liveness.orphans(conn, liveness.SUBMISSION, ids)
+    if gone:
+        conn.execute(
+            """UPDATE submissions SET status = 'failed', finished_at = now(),
+                      report = report || jsonb_build_object('error',
+                          'the import process stopped before it finished; nothing of this delivery was loaded')
+               WHERE id = ANY(%s::uuid[]) AND status = 'received'""",
+            (gone,),
+        )
+    return len(gone)
+
+
 def list_submissions(conn: psycopg.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    reap(conn)
     return conn.execute(
         """SELECT id, operator, filename, profile, status, counts, actor, created_at, finished_at
            FROM submissions ORDER BY created_at DESC LIMIT %s""",
@@ -168,4 +193,5 @@ def get_submission(conn: psycopg.Connection, sid: str) -> dict[str, Any] | None:
         UUID(str(sid))
     except ValueError:
         return None
+    reap(conn)
     return conn.execute("SELECT * FROM submissions WHERE id = %s", (sid,)).fetchone()
