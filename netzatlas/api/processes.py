@@ -170,6 +170,8 @@ async def _wait(request: Request, run_id: str, seconds: float) -> dict[str, Any]
         run = await run_in_threadpool(runs.get, request.app.state.database_url, run_id)
         if run["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return run
+        if await request.is_disconnected():  # the job goes on; nobody is waiting for the answer any more
+            return run
         await asyncio.sleep(0.25)
 
 
