@@ -235,7 +235,7 @@ def worker(
     from netzatlas.coverage.worker import Worker, sweep
 
     settings = get_settings()
-    url = db.database_url()
+    url = db.app_url()
     sweep(url)
     n = threads or settings.jobs_concurrency
     w = Worker(url, n, settings.jobs_concurrency, settings.jobs_poll_s).start()

@@ -37,6 +37,7 @@ FUNCTIONS = (
     "assets_guard",
     "assets_history_insert",
     "assets_history_update",
+    "assets_sensitivity_guard",
     "coverage_run_sensitivity",
     "inspire_cell_polygon",
     "layer_changed",

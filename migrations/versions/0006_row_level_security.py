@@ -216,7 +216,7 @@ def upgrade() -> None:
 
         ALTER TABLE coverage_runs ENABLE ROW LEVEL SECURITY;
         CREATE POLICY read ON coverage_runs FOR SELECT
-            USING (sensitivity = 'public' OR published_at IS NOT NULL OR {ENGINE});
+            USING (sensitivity = 'public' OR published_at IS NOT NULL OR {SEES_ALL});
         CREATE POLICY add ON coverage_runs FOR INSERT WITH CHECK ({ENGINE});
         CREATE POLICY change ON coverage_runs FOR UPDATE USING ({ENGINE}) WITH CHECK ({ENGINE});
         CREATE POLICY remove ON coverage_runs FOR DELETE USING ({ENGINE});
@@ -227,7 +227,7 @@ def upgrade() -> None:
         visible_runs = (
             "SELECT r.id FROM coverage_runs r"
             if table in RUN_RESULTS_AGGREGATE
-            else f"SELECT r.id FROM coverage_runs r WHERE r.sensitivity = 'public' OR {ENGINE}"
+            else f"SELECT r.id FROM coverage_runs r WHERE r.sensitivity = 'public' OR {SEES_ALL}"
         )
         op.execute(
             f"""

@@ -23,6 +23,7 @@ from netzatlas.api import (
     pages,
     previews,
     processes,
+    publication,
     security,
     submissions,
     tiles,
@@ -97,6 +98,8 @@ def create_app(url: str | None = None) -> FastAPI:
     app.state.schema_head = migrate.head_revision()
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     # CORS for configured origins only, security headers, Vary/Cache-Control by caller, rate limit
+    # every request starts anonymous, then the key's caller (inside the rate limit, so guessed keys are limited)
+    app.add_middleware(CallerMiddleware)
     security.install(app, get_settings())
     errors.install(app)
     app.include_router(metadata.router)
@@ -108,6 +111,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(dashboard.router)
     app.include_router(previews.router)
+    app.include_router(publication.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
@@ -160,5 +164,4 @@ def create_app(url: str | None = None) -> FastAPI:
             )
         return json_response({"status": "ok", **body})
 
-    app.add_middleware(CallerMiddleware)  # outermost: every request starts anonymous
     return app

@@ -13,6 +13,7 @@ from netzatlas.api.negotiation import base_url
 from netzatlas.api.previews import corners, is_level_raster
 from netzatlas.config import get_settings
 from netzatlas.coverage import runs
+from netzatlas.registry import access
 from netzatlas.registry.kinds import KINDS, STATUSES
 
 router = APIRouter()
@@ -51,11 +52,11 @@ async def web_map(request: Request) -> Response:
     bounds = [[r["x1"], r["y1"], r["x2"], r["y2"]] for r in extent if r["x1"] is not None]
     latest = await _rows(
         request,
-        """SELECT DISTINCT ON (analysis) id::text, analysis, outputs FROM coverage_runs
+        """SELECT DISTINCT ON (analysis) id::text, analysis, outputs, sensitivity FROM coverage_runs
            WHERE status = 'succeeded' ORDER BY analysis, finished_at DESC""",
     )
     rasters = []
-    for run in latest:
+    for run in (r for r in latest if access.sees_run_details(r["sensitivity"])):
         for name, out in run["outputs"].items():
             path = runs.output_dir(run["id"]) / out["file"]
             if path.is_file() and is_level_raster(out):

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from netzatlas.api.errors import not_found
 from netzatlas.coverage import runs
+from netzatlas.registry import access
 
 router = APIRouter()
 MAX_SIDE = 2048  # preview pixels along the longer side
@@ -82,5 +83,9 @@ async def preview(request: Request, job_id: str, name: str) -> Response:
         raise not_found(f"no job {job_id!r}") from None
     if run["status"] != "succeeded":
         raise not_found(f"job {job_id} has no results yet")
+    if not access.sees_run_details(run["sensitivity"]):
+        # a published run opens its aggregates only: a raster shows where its non-public sites are
+        raise not_found(f"job {job_id} has no output {name!r} for this caller")
     png = await run_in_threadpool(render, output_path(run, name), *thresholds(run))
-    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+    cache = "public" if run["sensitivity"] == "public" else "private"
+    return Response(png, media_type="image/png", headers={"Cache-Control": f"{cache}, max-age=3600"})

@@ -27,6 +27,7 @@ from netzatlas.api.negotiation import JSON, json_response, link, url
 from netzatlas.config import get_settings
 from netzatlas.coverage import parameters, runs
 from netzatlas.coverage.worker import Worker, sweep
+from netzatlas.registry import access
 
 router = APIRouter()
 log = logging.getLogger("netzatlas.api.processes")
@@ -349,7 +350,8 @@ async def results(request: Request, job_id: str) -> Response:
 async def output_file(request: Request, job_id: str, name: str) -> Response:
     """A raster output: a COG served with HTTP range requests (GDAL /vsicurl/, QGIS)."""
     run = await _finished(request, job_id)
-    files = {o["file"] for o in run["outputs"].values()}
+    # a published run opens its aggregates only: a raster shows where its non-public sites are
+    files = {o["file"] for o in run["outputs"].values()} if access.sees_run_details(run["sensitivity"]) else set()
     if name not in files:
         raise not_found(f"job {job_id} has no output {name!r}; it has {', '.join(sorted(files)) or 'none'}")
     path = runs.output_dir(run["id"]) / name

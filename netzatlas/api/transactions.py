@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
+import psycopg
 import shapely
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -173,6 +174,8 @@ async def _run(request: Request, who: Principal, fn: Callable[[Any], Any]) -> An
         raise not_found(str(e)) from None
     except service.Conflict as e:
         raise ApiError(409, "Conflict", str(e)) from None
+    except psycopg.errors.InsufficientPrivilege as e:  # e.g. a partner lowering a sensitivity (migration 0007)
+        raise ApiError(403, "Forbidden", e.diag.message_primary or "not allowed for this key") from None
 
 
 def _current(conn: Any, coll: Collection, who: Principal, feature_id: str) -> dict[str, Any]:
@@ -229,7 +232,8 @@ async def _change(request: Request, collection_id: str, feature_id: str, replace
             changes: dict[str, Any] = {
                 "name": None,
                 "status": "planned",
-                "sensitivity": coll.kind.default_sensitivity,
+                # left out: kept as it is (lowering it needs an explicit value and a planner or admin, see 0007)
+                "sensitivity": current["sensitivity"],
                 "commissioned_on": None,
                 "decommissioned_on": None,
                 **common,

@@ -68,7 +68,7 @@ def run_cmd(
         try:
             # created running and locked by this process: if it is killed, the next look marks the run failed
             result = runs.start(
-                db.database_url(),
+                db.app_url(),
                 analysis,
                 municipality,
                 given,
@@ -87,7 +87,7 @@ def run_cmd(
 def list_cmd(limit: Annotated[int, typer.Option(help="most recent runs")] = 20) -> None:
     """The most recent runs."""
     table = Table("id", "analysis", "municipality", "status", "progress", "created", "seconds")
-    for r in runs.list_runs(db.database_url(), limit):
+    for r in runs.list_runs(db.app_url(), limit):
         table.add_row(
             str(r["id"]),
             r["analysis"],
@@ -104,7 +104,7 @@ def list_cmd(limit: Annotated[int, typer.Option(help="most recent runs")] = 20) 
 def show_cmd(run_id: Annotated[str, typer.Argument(help="run id")]) -> None:
     """A run as JSON: parameters, model and assumptions, input counts, statistics, timings, outputs."""
     try:
-        _json(runs.get(db.database_url(), run_id))
+        _json(runs.get(db.app_url(), run_id))
     except runs.RunError as e:
         raise _fail(str(e)) from None
 
@@ -116,6 +116,6 @@ def compare_cmd(
 ) -> None:
     """Differences of parameters and statistics between two runs of the same analysis."""
     try:
-        _json(runs.compare(db.database_url(), run_a, run_b))
+        _json(runs.compare(db.app_url(), run_a, run_b))
     except runs.RunError as e:
         raise _fail(str(e)) from None

@@ -57,14 +57,20 @@ GATEWAYS_SQL = """
 
 
 def _mobile_run(conn: Any, ctx: Context) -> dict[str, Any] | None:
+    """The mobile run whose raster gives NB-IoT/LTE-M/LTE/5G levels. A run from public inputs only takes a
+    public mobile run only: a published run's raster still holds its non-public sites."""
+    public_only = ctx.params.get("inputs") == "public"
     ref = ctx.params["mobile_run"]
     if ref == "latest":
-        return runs.latest(conn, "mobile", ctx.municipality)
+        return runs.latest(conn, "mobile", ctx.municipality, public_only=public_only)
     row = conn.execute(
-        "SELECT * FROM coverage_runs WHERE id::text = %s AND analysis = 'mobile' AND status = 'succeeded'", (ref,)
+        "SELECT * FROM coverage_runs WHERE id::text = %s AND analysis = 'mobile' AND status = 'succeeded'"
+        " AND (sensitivity = 'public' OR NOT %s)",
+        (ref, public_only),
     ).fetchone()
     if row is None:
-        raise ParameterError(f"mobile_run: no succeeded mobile run {ref!r}")
+        public = " public" if public_only else ""
+        raise ParameterError(f"mobile_run: no succeeded{public} mobile run {ref!r}")
     return row
 
 

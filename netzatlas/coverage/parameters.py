@@ -93,8 +93,20 @@ RADIO_COMMON = (
     ),
 )
 
+# Which assets a run reads. Its results are as confidential as the most confidential input (migration 0006),
+# so a run meant for the public is computed from public assets only.
+INPUTS = Param(
+    "inputs",
+    "string",
+    "all",
+    "Assets the run reads: all (the run is as confidential as its most confidential input) or public (public "
+    "assets only; the run and all its outputs are public)",
+    enum=("all", "public"),
+)
+
 PARAMETERS: dict[str, tuple[Param, ...]] = {
     "fiber": (
+        INPUTS,
         DROP,
         Param(
             "entry_distance_m",
@@ -113,6 +125,7 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
         ),
     ),
     "mobile": (
+        INPUTS,
         RESOLUTION,
         *RADIO_COMMON,
         Param(
@@ -127,6 +140,7 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
         Param("good_threshold_dbm", "number", -100.0, "RSRP for 'good' coverage", -156.0, -31.0, unit="dBm"),
     ),
     "iot": (
+        INPUTS,
         RESOLUTION,
         *RADIO_COMMON,
         Param(

@@ -31,9 +31,11 @@ from psycopg.types.json import Jsonb
 from netzatlas import db, liveness
 from netzatlas.config import get_settings
 from netzatlas.coverage.parameters import ANALYSES, ParameterError, validate
+from netzatlas.registry import access
 
 RUN_COLUMNS = """id, analysis, municipality, status, progress, message, parameters, model, input_counts, statistics,
-    timings, outputs, error, actor, worker, created_at, started_at, finished_at"""
+    timings, outputs, error, actor, worker, created_at, started_at, finished_at, sensitivity, published_at,
+    published_by"""
 
 
 RESULT_TABLES = ("coverage_buildings", "coverage_devices", "coverage_cells", "coverage_districts", "coverage_gaps")
@@ -266,7 +268,11 @@ def _run(
     try:
         boundary = _boundary(conn, row["municipality"])
         ctx = Context(url, run_id, row["analysis"], row["municipality"], row["parameters"], boundary, report)
-        result = _engine(row["analysis"])(ctx)
+        # the engine reads every input (the run then carries their highest sensitivity, migration 0006), or with
+        # inputs=public only what anonymous callers see, so that the run is public
+        public_only = row["parameters"].get("inputs") == "public"
+        with access.acting_as(access.SYSTEM_PUBLIC if public_only else access.SYSTEM):
+            result = _engine(row["analysis"])(ctx)
         ctx.timings["total"] = round(time.perf_counter() - started, 3)
         done = conn.execute(
             f"""UPDATE coverage_runs SET status = 'succeeded', progress = 1, message = 'done', finished_at = now(),
@@ -380,11 +386,15 @@ def list_runs(
     return rows
 
 
-def latest(conn: psycopg.Connection, analysis: str, municipality: str) -> dict[str, Any] | None:
+def latest(
+    conn: psycopg.Connection, analysis: str, municipality: str, public_only: bool = False
+) -> dict[str, Any] | None:
+    """The latest succeeded run the connection's caller sees; public_only: of public sensitivity."""
     return conn.execute(
         f"""SELECT {RUN_COLUMNS} FROM coverage_runs WHERE analysis = %s AND municipality = %s AND status = 'succeeded'
+              AND (sensitivity = 'public' OR NOT %s)
             ORDER BY finished_at DESC LIMIT 1""",
-        (analysis, municipality),
+        (analysis, municipality, public_only),
     ).fetchone()
 
 

@@ -15,6 +15,7 @@ import psycopg
 from netzatlas.importers.report import Report
 from netzatlas.importers.validate import Plan
 from netzatlas.registry import reference
+from netzatlas.registry.kinds import KINDS
 from netzatlas.registry.service import STORAGE_SRID, Conflict, same_state_sql
 
 STAGE = """CREATE TEMP TABLE import_stage (
@@ -51,6 +52,16 @@ def load_assets(conn: psycopg.Connection, plan: Plan, submission_id: Any, report
                 if done % 20000 == 0:
                     progress("staging", done, total)
     progress("staging", total, total)
+    # A delivery that leaves sensitivity empty keeps the registered asset's; a new asset gets its kind's default.
+    defaults = " ".join(f"WHEN '{k.id}' THEN '{k.default_sensitivity}'" for k in KINDS)
+    conn.execute(
+        f"""UPDATE import_stage s SET sensitivity = coalesce(
+                (SELECT a.sensitivity FROM assets a
+                 WHERE a.operator = %(op)s AND a.kind = s.kind AND a.external_id = s.external_id),
+                CASE s.kind {defaults} END)
+            WHERE s.sensitivity IS NULL""",
+        {"op": plan.operator},
+    )
     conn.execute(
         f"""CREATE TEMP TABLE import_match ON COMMIT DROP AS
             SELECT s.*, a.id AS asset_id, a.version AS asset_version, a.retired_at IS NOT NULL AS was_retired,

@@ -333,7 +333,9 @@ def _asset_layer(
                 "external_id": code_key(ext) if ext is not None and ext != "" else None,
                 "name": _text(get["name"](i)),
                 "status": _text(get["status"](i)) or "planned",
-                "sensitivity": _text(get["sensitivity"](i)) or kind.default_sensitivity,
+                # empty: the registered asset keeps its own, a new one gets the kind's default (load.py); never a
+                # silent default that could make a critical asset public
+                "sensitivity": _text(get["sensitivity"](i)),
                 "commissioned_on": _text(get_dates["commissioned_on"](i)),
                 "decommissioned_on": _text(get_dates["decommissioned_on"](i)),
                 "attributes": {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None},
@@ -386,7 +388,9 @@ def _check_assets(feats: list[dict], sectors: dict[str, list], plan: Plan, repor
         if f["ref"] is not None and code_key(f["ref"]) not in ids_by_kind[kind.id]:
             report.add(layer, i, ext, "references", f"refers to {f['ref']!r}, which is not in the delivery")
         fields = {
-            k: f[k] for k in ("external_id", "name", "status", "sensitivity", "commissioned_on", "decommissioned_on")
+            k: f[k]
+            for k in ("external_id", "name", "status", "sensitivity", "commissioned_on", "decommissioned_on")
+            if k != "sensitivity" or f[k] is not None
         }
         problems = check_common(fields)
         if f["removed"]:

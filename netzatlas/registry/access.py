@@ -74,3 +74,13 @@ def params(caller: Caller) -> tuple[str, str]:
 def state(conn: Any, caller: Caller | None = None) -> None:
     """State the caller on a (sync) connection, for the session: it holds until stated again."""
     conn.execute(STATE_SQL, params(caller or current()))
+
+
+SEES_ALL = frozenset({"planner", "admin", "system"})
+
+
+def sees_run_details(run_sensitivity: str, caller: Caller | None = None) -> bool:
+    """Whether the caller may have a run's rasters and their previews. Rows of results follow the policies of
+    migration 0006; files have no rows, so this is the same rule for them: the run's own sensitivity decides,
+    and publishing a run opens its aggregates (100 m cells, districts), never its rasters."""
+    return run_sensitivity == "public" or (caller or current()).role in SEES_ALL
