@@ -105,9 +105,23 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "featureId": _param("featureId", "Id of a feature.", {"type": "string"}, "path"),
 }
 
-ERROR = {
-    "description": "Bad request, with a JSON body naming the problem.",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}},
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}},
+        **extra,
+    }
+
+
+ERROR = _error("Bad request, with a JSON body naming the problem.")
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+# Responses any operation may give: a refused key (401, even where no key is needed), the rate limit (429), the
+# database unavailable (503).
+COMMON_RESPONSES = {
+    "401": _error("The API key is unknown, revoked or expired"),
+    "429": _error("Too many requests from this key or address; retry after Retry-After", headers=RETRY_AFTER),
+    "503": _error("The database is unavailable; retry after Retry-After", headers=RETRY_AFTER),
 }
 
 
@@ -157,7 +171,7 @@ def _tile_paths() -> dict[str, Any]:
                 "operationId": op_id,
                 "tags": ["tiles"],
                 "parameters": params,
-                "responses": {"200": ok, "204": empty, "404": ERROR},
+                "responses": {"200": ok, "204": empty, "400": ERROR, "404": ERROR},
             }
         }
 
@@ -181,7 +195,7 @@ def _tile_paths() -> dict[str, Any]:
 
 def _process_paths() -> dict[str, Any]:
     """OGC API Processes: the coverage processes and their jobs."""
-    from netzatlas.api.processes import PROCESSES
+    from netzatlas.api.processes import JOBS_LIMIT_MAX, JOBS_OFFSET_MAX, PROCESSES, RUN_STATUS
 
     pid = _param("processId", "Process", {"type": "string", "enum": list(PROCESSES)}, "path")
     jid = _param("jobId", "Job (coverage run) id", {"type": "string", "format": "uuid"}, "path")
@@ -209,6 +223,7 @@ def _process_paths() -> dict[str, Any]:
             "401": ERROR,
             "403": ERROR,
             "404": ERROR,
+            "429": _error("Too many queued jobs for this key or overall; retry after Retry-After", headers=RETRY_AFTER),
         },
     )
     execute["post"]["requestBody"] = {
@@ -225,7 +240,19 @@ def _process_paths() -> dict[str, Any]:
             {"200": _json_response("Process description"), "404": ERROR},
         ),
         "/processes/{processId}/execution": execute,
-        "/jobs": op("get", "Jobs", "getJobs", [], {"200": _json_response("Job list")}),
+        "/jobs": op(
+            "get",
+            "Jobs, newest first",
+            "getJobs",
+            [
+                _param("limit", "Jobs per page.", {"type": "integer", "minimum": 1, "maximum": JOBS_LIMIT_MAX}),
+                _param("offset", "Jobs to skip.", {"type": "integer", "minimum": 0, "maximum": JOBS_OFFSET_MAX}),
+                _param("status", "Only jobs in this state.", {"type": "string", "enum": list(RUN_STATUS)}),
+                _param("processID", "Only jobs of this process.", {"type": "string", "enum": list(PROCESSES)}),
+                _param("f", "Output format.", {"type": "string", "enum": ["json"]}),
+            ],
+            {"200": _json_response("Job list"), "400": ERROR},
+        ),
         "/jobs/{jobId}": op(
             "get",
             "Status, progress and timings of a job",
@@ -312,7 +339,7 @@ def _add_write_paths(paths: dict[str, Any]) -> None:
             "operationId": f"options_item_{op}",
             "tags": [cid],
             "parameters": [_ref("featureId")],
-            "responses": {"204": {"description": "Allow header"}},
+            "responses": {"204": {"description": "Allow header"}, "404": ERROR},
         }
     paths["/submissions"] = {
         "post": {
@@ -360,7 +387,8 @@ def _add_write_paths(paths: dict[str, Any]) -> None:
             "operationId": "getSubmission",
             "tags": ["submissions"],
             "parameters": [_param("submissionId", "Id of a submission.", {"type": "string"}, "path"), _ref("f")],
-            "responses": {"200": _json_response("Submission"), "404": ERROR},
+            "security": [{"bearer": []}, {"apiKey": []}],
+            "responses": {"200": _json_response("Submission"), "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR},
         }
     }
 
@@ -425,7 +453,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "summary": f"{coll.title}: features",
                 "operationId": f"items_{op}",
                 "tags": [cid],
-                "parameters": [*(_ref(p) for p in ITEM_PARAMETERS), *eq],
+                "parameters": [*(_ref(p) for p in ITEM_PARAMETERS if p != "asOf" or coll.history_table), *eq],
                 "responses": {"200": _json_response("Features", "application/geo+json"), "400": ERROR, "404": ERROR},
             }
         }
@@ -437,17 +465,23 @@ def document(server_url: str) -> dict[str, Any]:
                 "parameters": [
                     _ref("featureId"),
                     _ref("crs"),
-                    _ref("asOf"),
+                    *([_ref("asOf")] if coll.history_table else []),
                     _ref("properties"),
                     _ref("skipGeometry"),
                     _ref("f"),
                 ],
-                "responses": {"200": _json_response("Feature", "application/geo+json"), "404": ERROR},
+                "responses": {"200": _json_response("Feature", "application/geo+json"), "400": ERROR, "404": ERROR},
             }
         }
     paths.update(_tile_paths())
     paths.update(_process_paths())
     _add_write_paths(paths)
+    for path in paths.values():
+        for operation in path.values():
+            if operation.get("parameters") and "options" not in operation["operationId"]:
+                operation["responses"].setdefault("400", ERROR)  # a bad parameter value
+            for status, response in COMMON_RESPONSES.items():
+                operation["responses"].setdefault(status, response)
     return {
         "openapi": "3.0.3",
         "info": {
