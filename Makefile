@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage clean
+.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage bench-load clean
 
 $(BIN)/netzatlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-features bench-tiles bench-importer bench-coverage  ## every benchmark
+bench: bench-features bench-tiles bench-importer bench-coverage bench-load  ## every benchmark
 
 clean:
 	-$(BIN)/netzatlas db down
@@ -49,3 +49,7 @@ bench-coverage: setup  ## coverage engine: mobile raster and fiber homes passed 
 
 bench-importer: setup  ## partner delivery import vs ogr2ogr on 100,000 routes
 	$(BIN)/python -m bench.importer
+
+bench-load: setup  ## 64 connections for 60 s over a mix of reads with 1,000 runs; the database restarted under load
+	scripts/bench-deps.sh
+	$(BIN)/python -m bench.load
