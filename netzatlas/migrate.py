@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
+from netzatlas import db
 from netzatlas.db import database_url, sqlalchemy_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -22,8 +23,22 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+# PostGIS's box operators, marked LEAKPROOF so that indexes serve queries under row-level security (see
+# migration 0006, which holds its own copy of this list). The marks live on the extension's functions: a
+# PostGIS upgrade or a restore recreates those without them, so every upgrade states them again.
+LEAKPROOF = (
+    "geometry_overlaps(geometry, geometry)",
+    "geometry_contains(geometry, geometry)",
+    "geometry_within(geometry, geometry)",
+)
+
+
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        with db.connect(url or database_url(), autocommit=True) as conn:
+            for fn in LEAKPROOF:
+                conn.execute(f"ALTER FUNCTION {fn} LEAKPROOF")
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:

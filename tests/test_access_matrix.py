@@ -209,6 +209,7 @@ def _reads(w: World) -> dict[tuple[str, str], list[str]]:
         ("GET", "/jobs/{job_id}/results/{name}"): [f"/jobs/{j}/results/districts" for j in job_paths],
         ("GET", "/api"): ["/api"],
         ("GET", "/health"): ["/health"],
+        ("GET", "/signin"): ["/signin?next=/dashboard"],
         ("MOUNT", "/static"): ["/static/map.js"],
     }
 
@@ -335,3 +336,37 @@ def test_sensitivity_left_out_is_kept_and_lowering_needs_a_planner(world: World)
     r = httpx.put(url, json=lowered, headers={**partner, "If-Match": again.headers["etag"]})
     assert r.status_code == 403 and "lowered" in r.json()["description"]
     assert httpx.get(url).status_code == 404
+
+
+def test_publishing_from_the_command_line(world: World):
+    import subprocess
+
+    cli = [str(Path(sys.executable).parent / "netzatlas"), "coverage", "publish", world.runs["fiber"]]
+    env = {**os.environ, "NETZATLAS_DATABASE_URL": world.db_url}
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    try:
+        assert httpx.get(f"{world.url}/jobs/{world.runs['fiber']}").status_code == 200
+    finally:
+        done = subprocess.run([*cli, "--withdraw"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and httpx.get(f"{world.url}/jobs/{world.runs['fiber']}").status_code == 404
+    bad = subprocess.run([*cli[:-1], "nope"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no run 'nope'" in bad.stderr
+
+
+def test_signing_in_from_a_browser(world: World, browser):
+    """/signin challenges for Basic credentials; the browser then sends the key on every request of the page."""
+    r = httpx.get(f"{world.url}/signin", params={"next": "/dashboard"})
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    wrong = httpx.get(f"{world.url}/signin", auth=("planner", "nz_00000000_wrong"))
+    assert wrong.status_code == 401
+    for target, landed in (("/dashboard", "/dashboard"), ("https://elsewhere.example/", "/dashboard")):
+        r = httpx.get(f"{world.url}/signin", params={"next": target}, auth=("planner", world.keys["planner"]))
+        assert r.status_code == 303 and r.headers["location"] == landed
+    context = browser.new_context(http_credentials={"username": "planner", "password": world.keys["planner"]})
+    page = context.new_page()
+    page.goto(f"{world.url}/signin?next=/dashboard")
+    assert page.url.endswith("/dashboard")
+    shown = {e.get_attribute("data-run-id") for e in page.query_selector_all("[data-run]")}
+    assert world.runs["fiber"] in shown  # the planner's view: a run of internal inputs
+    context.close()

@@ -25,6 +25,7 @@ from netzatlas.api import (
     processes,
     publication,
     security,
+    signin,
     submissions,
     tiles,
     transactions,
@@ -112,6 +113,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(previews.router)
     app.include_router(publication.router)
+    app.include_router(signin.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -119,3 +119,18 @@ def compare_cmd(
         _json(runs.compare(db.app_url(), run_a, run_b))
     except runs.RunError as e:
         raise _fail(str(e)) from None
+
+
+@app.command("publish")
+def publish_cmd(
+    run_id: Annotated[str, typer.Argument(help="run id")],
+    withdraw: Annotated[bool, typer.Option("--withdraw", help="withdraw the publication")] = False,
+) -> None:
+    """Publish a run's aggregates (100 m cells, district shares, statistics) for everyone, or withdraw it.
+    Rasters, gap polygons and per-asset results keep the run's sensitivity."""
+    from netzatlas.coverage import publication
+
+    try:
+        _json(publication.publish(db.app_url(), run_id, db.default_actor(), not withdraw))
+    except publication.PublicationError as e:
+        raise _fail(str(e)) from None
