@@ -226,6 +226,13 @@ def _process_paths() -> dict[str, Any]:
             "429": _error("Too many queued jobs for this key or overall; retry after Retry-After", headers=RETRY_AFTER),
         },
     )
+    publication = {
+        "200": _json_response("The run's sensitivity and publication"),
+        "401": ERROR,
+        "403": ERROR,
+        "404": ERROR,
+        "409": ERROR,
+    }
     execute["post"]["requestBody"] = {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object", "properties": {"inputs": {"type": "object"}}}}},
@@ -267,6 +274,17 @@ def _process_paths() -> dict[str, Any]:
             [jid],
             {"200": _json_response("Results"), "404": ERROR, "500": ERROR},
         ),
+        # a run's aggregates for everyone (netzatlas.coverage.publication); planner and admin keys
+        "/jobs/{jobId}/publication": {
+            **op(
+                "post",
+                "Publish the run's 100 m cells, district shares and statistics; rasters and details stay restricted",
+                "publishJob",
+                [jid],
+                publication,
+            ),
+            **op("delete", "Withdraw the run's publication", "withdrawJob", [jid], publication),
+        },
     }
 
 
