@@ -14,7 +14,7 @@ import psycopg
 
 from netzatlas.importers.report import Report
 from netzatlas.importers.validate import Plan
-from netzatlas.registry import reference
+from netzatlas.registry import access, reference
 from netzatlas.registry.kinds import KINDS
 from netzatlas.registry.service import STORAGE_SRID, Conflict, same_state_sql
 
@@ -78,6 +78,20 @@ def load_assets(conn: psycopg.Connection, plan: Plan, submission_id: Any, report
         report.add(c["layer"], c["idx"], c["external_id"], "external_id", "was retired; register it anew", "retired")
     if conflicts:
         return False
+    if access.current().role not in access.SEES_ALL:
+        # a partner may not lower a sensitivity (the database refuses it too, migration 0007): name each row
+        rank = "CASE {} WHEN 'critical' THEN 3 WHEN 'internal' THEN 2 ELSE 1 END"
+        lowered = conn.execute(
+            f"""SELECT m.layer, m.idx, m.external_id, a.sensitivity AS was, m.sensitivity AS now
+                FROM import_match m JOIN assets a ON a.id = m.asset_id AND a.kind = m.kind
+                WHERE NOT m.removed AND {rank.format("m.sensitivity")} < {rank.format("a.sensitivity")}
+                ORDER BY m.layer, m.idx"""
+        ).fetchall()
+        for r in lowered:
+            reason = f"cannot be lowered from {r['was']} to {r['now']} with a partner key; leave it empty to keep it"
+            report.add(r["layer"], r["idx"], r["external_id"], "sensitivity", reason, "forbidden")
+        if lowered:
+            return False
     progress("writing", 0, 3)
     args = {"op": plan.operator, "sub": submission_id}
     created = conn.execute(
