@@ -23,6 +23,7 @@ TABLES = (
     "coverage_districts",
     "coverage_gaps",
     "coverage_runs",
+    "district_population",
     "districts",
     "inspire_cells",
     "layer_changes",
