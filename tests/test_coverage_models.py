@@ -127,6 +127,39 @@ def test_omni_site_radius_matches_analytic_radius():
     assert d[~covered].min() == pytest.approx(radius, abs=res)
 
 
-def test_resource_blocks():
-    assert radio.resource_blocks("LTE", 20, 1800) == 100
-    assert radio.resource_blocks("NR", 100, 3600) == 250
+@pytest.mark.parametrize("bw, n_rb", [(1.4, 6), (3, 15), (5, 25), (10, 50), (15, 75), (20, 100)])
+def test_lte_resource_blocks_per_ts_36101_table_5_6_1(bw, n_rb):
+    assert radio.resource_blocks("LTE", bw, 1800) == n_rb
+
+
+@pytest.mark.parametrize(
+    "bw, scs, n_rb",
+    # 3GPP TS 38.101-1 Table 5.3.2-1, a sample of each row copied from the table by hand
+    [
+        *[(5, 15, 25), (10, 15, 52), (20, 15, 106), (50, 15, 270), (5, 30, 11), (40, 30, 106), (100, 30, 273)],
+        *[(90, 30, 245), (60, 30, 162), (10, 60, 11), (100, 60, 135), (35, 15, 188), (45, 30, 119)],
+    ],
+)
+def test_nr_resource_blocks_per_ts_38101_table_5_3_2_1(bw, scs, n_rb):
+    assert radio.resource_blocks("NR", bw, 3600, scs_khz=scs) == n_rb
+
+
+def test_resource_blocks_default_scs_and_unknown_pairs():
+    assert radio.resource_blocks("NR", 100, 3600) == 273  # n78: 30 kHz
+    assert radio.resource_blocks("NR", 10, 778) == 52  # n28: 15 kHz
+    assert radio.rsrp_offset_db("NR", 100, 3600) == pytest.approx(-10 * math.log10(12 * 273))
+    with pytest.raises(ValueError, match=r"NR channel bandwidth 100 MHz at 15 kHz .*38\.101-1 Table 5\.3\.2-1"):
+        radio.resource_blocks("NR", 100, 1800)
+    with pytest.raises(ValueError, match=r"NR channel bandwidth 5 MHz at 60 kHz"):
+        radio.resource_blocks("NR", 5, 3600, scs_khz=60)
+    with pytest.raises(ValueError, match=r"LTE channel bandwidth 7 MHz is not in 3GPP TS 36\.101 Table 5\.6-1"):
+        radio.resource_blocks("LTE", 7, 800)
+    with pytest.raises(ValueError, match="technology 'GSM'"):
+        radio.resource_blocks("GSM", 0.2, 900)
+
+
+def test_default_beamwidths_are_a_panel():
+    tx = radio.Transmitter(x=0.0, y=0.0, height_m=30.0, frequency_mhz=1800.0, eirp_dbm=60.0, band=0)
+    assert (tx.h_beamwidth_deg, tx.v_beamwidth_deg) == (65.0, 10.0)
+    # with a 10 deg vertical beam, 6 deg of tilt costs ~4 dB at the horizon (65 deg: 0.1 dB)
+    assert float(antenna.vertical(np.array(90.0), 6.0)) == pytest.approx(-12 * 0.6**2)

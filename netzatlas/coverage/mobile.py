@@ -11,14 +11,15 @@ import shapely
 from psycopg.types.json import Jsonb
 
 from netzatlas import db
-from netzatlas.coverage import pathloss, radio, rasters, terrain
+from netzatlas.coverage import antenna, pathloss, radio, rasters, terrain
 from netzatlas.coverage.grid import Grid, key_to_id
 from netzatlas.coverage.runs import Context
 
 SECTORS_SQL = """
-    SELECT site_id, site_external_id, operator, technology, band, frequency_mhz, azimuth_deg,
+    SELECT site_id, site_external_id, sector, operator, technology, band, frequency_mhz, azimuth_deg,
            coalesce(mech_tilt_deg, 0) + coalesce(elec_tilt_deg, 0) AS tilt_deg, height_m, eirp_dbm, bandwidth_mhz,
-           coalesce(h_beamwidth_deg, 65) AS h_beamwidth_deg, coalesce(v_beamwidth_deg, 65) AS v_beamwidth_deg,
+           coalesce(h_beamwidth_deg, %(h_bw)s) AS h_beamwidth_deg,
+           coalesce(v_beamwidth_deg, %(v_bw)s) AS v_beamwidth_deg,
            ST_X(geom) AS x, ST_Y(geom) AS y
     FROM radio_sectors
     WHERE status = 'in_service'
@@ -86,7 +87,11 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             "antenna_heights": "height_m of each sector above ground",
             "thresholds_dbm": {k: p[k] for k in p if k.endswith("threshold_dbm")},
             "indoor_loss_db": p["indoor_loss_db"],
-            "n_rb": "LTE 5 per MHz; NR 90 % occupancy at 15 kHz (< 3 GHz) or 30 kHz subcarrier spacing",
+            "n_rb": "3GPP TS 36.101 Table 5.6-1 (LTE) and TS 38.101-1 Table 5.3.2-1 (NR, FR1) for the sector's "
+            f"channel bandwidth; {radio.NR_SCS_RULE}; a bandwidth the tables do not list fails the run",
+            "beamwidths": f"each sector's own; where the delivery gives none, horizontal "
+            f"{antenna.DEFAULT_H_BEAMWIDTH_DEG:g} deg and vertical {antenna.DEFAULT_V_BEAMWIDTH_DEG:g} deg (a macro "
+            "panel, 3GPP TR 36.814 table A.2.1.1-2)",
             "distances": f"2D distances below {pathloss.MIN_DISTANCE_M:g} m use {pathloss.MIN_DISTANCE_M:g} m; "
             f"no transmitter is evaluated beyond {p['max_range_m']:g} m or where it cannot reach the threshold",
             "validity": "38.901 UMa/UMi: 10 m - 5 km; COST-231 Hata: 1500-2000 MHz, 1-20 km, hb 30-200 m "
@@ -100,7 +105,15 @@ def run(ctx: Context) -> dict[str, Any]:
     p = ctx.params
     model = radio_model(p)
     with db.connect(ctx.url) as conn:
-        sectors = conn.execute(SECTORS_SQL, {"ags": ctx.municipality, "range": p["max_range_m"]}).fetchall()
+        sectors = conn.execute(
+            SECTORS_SQL,
+            {
+                "ags": ctx.municipality,
+                "range": p["max_range_m"],
+                "h_bw": antenna.DEFAULT_H_BEAMWIDTH_DEG,
+                "v_bw": antenna.DEFAULT_V_BEAMWIDTH_DEG,
+            },
+        ).fetchall()
         inputs = _inputs(conn, ctx)
     grid = Grid.cover(ctx.boundary.bounds, p["resolution_m"])
     operators = sorted({s["operator"] for s in sectors})
@@ -119,8 +132,7 @@ def run(ctx: Context) -> dict[str, Any]:
             tilt_deg=s["tilt_deg"],
             h_beamwidth_deg=s["h_beamwidth_deg"],
             v_beamwidth_deg=s["v_beamwidth_deg"],
-            offset_db=radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"])
-            - p["indoor_loss_db"],
+            offset_db=_rsrp_offset(s) - p["indoor_loss_db"],
         )
         for s in sectors
     ]
@@ -196,6 +208,14 @@ def run(ctx: Context) -> dict[str, Any]:
         "statistics": stats,
         "outputs": outputs,
     }
+
+
+def _rsrp_offset(s: Any) -> float:
+    """RSRP offset of a sector; a bandwidth the 3GPP N_RB tables do not list fails the run naming the sector."""
+    try:
+        return radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"])
+    except ValueError as e:
+        raise ValueError(f"site {s['site_external_id']} ({s['operator']}) sector {s['sector']}: {e}") from None
 
 
 def _inputs(conn: Any, ctx: Context) -> dict[str, int]:

@@ -33,8 +33,8 @@ class Transmitter:
     band: int  # output band (best server group)
     azimuth_deg: float | None = None  # None: omnidirectional
     tilt_deg: float = 0.0  # mechanical + electrical downtilt
-    h_beamwidth_deg: float = antenna.DEFAULT_BEAMWIDTH_DEG
-    v_beamwidth_deg: float = antenna.DEFAULT_BEAMWIDTH_DEG
+    h_beamwidth_deg: float = antenna.DEFAULT_H_BEAMWIDTH_DEG
+    v_beamwidth_deg: float = antenna.DEFAULT_V_BEAMWIDTH_DEG
     offset_db: float = 0.0  # added to the level: -10 log10(12 N_RB) for RSRP, minus indoor loss
 
 
@@ -213,12 +213,49 @@ def analytic_radius(loss: Callable[[np.ndarray], np.ndarray], budget_db: float) 
     return lo
 
 
-def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float) -> int:
-    """N_RB of a carrier: LTE 5 per MHz (15 kHz); NR 90 % occupancy at 15 kHz (<3 GHz) or 30 kHz SCS."""
+# 3GPP TS 36.101 Table 5.6-1: transmission bandwidth configuration N_RB of an E-UTRA channel bandwidth (MHz).
+LTE_N_RB: dict[float, int] = {1.4: 6, 3.0: 15, 5.0: 25, 10.0: 50, 15.0: 75, 20.0: 100}
+# 3GPP TS 38.101-1 (V17) Table 5.3.2-1: maximum transmission bandwidth configuration N_RB (FR1) per
+# subcarrier spacing (kHz) and channel bandwidth (MHz); pairs the table marks N/A are absent.
+# Columns: channel bandwidth (MHz); rows: SCS (kHz), None where the table says N/A.
+_NR_BW = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 90, 100)
+_NR_ROWS: dict[int, tuple[int | None, ...]] = {
+    15: (25, 52, 79, 106, 133, 160, 188, 216, 242, 270, None, None, None, None, None),
+    30: (11, 24, 38, 51, 65, 78, 92, 106, 119, 133, 162, 189, 217, 245, 273),
+    60: (None, 11, 18, 24, 31, 38, 44, 51, 58, 65, 79, 93, 107, 121, 135),
+}
+NR_N_RB: dict[int, dict[float, int]] = {
+    scs: {float(bw): n for bw, n in zip(_NR_BW, row, strict=True) if n is not None} for scs, row in _NR_ROWS.items()
+}
+NR_SCS_RULE = "NR subcarrier spacing 15 kHz below 3 GHz (FDD bands), 30 kHz at 3 GHz and above (n77/n78 TDD)"
+
+
+def nr_scs_khz(frequency_mhz: float) -> int:
+    """The registry has no subcarrier spacing per sector; the usual one of the band (NR_SCS_RULE)."""
+    return 15 if frequency_mhz < 3000 else 30
+
+
+def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float, scs_khz: int | None = None) -> int:
+    """N_RB of a carrier from the 3GPP tables; a bandwidth (and SCS) the table does not list is a ValueError."""
+    bw = float(bandwidth_mhz)
     if technology == "LTE":
-        return max(6, round(bandwidth_mhz * 5))
-    scs_khz = 15.0 if frequency_mhz < 3000 else 30.0
-    return max(11, math.floor(bandwidth_mhz * 1000 * 0.9 / (12 * scs_khz)))
+        if bw not in LTE_N_RB:
+            raise ValueError(
+                f"LTE channel bandwidth {bw:g} MHz is not in 3GPP TS 36.101 Table 5.6-1 "
+                f"(known: {', '.join(f'{b:g}' for b in LTE_N_RB)} MHz)"
+            )
+        return LTE_N_RB[bw]
+    if technology == "NR":
+        scs = scs_khz if scs_khz is not None else nr_scs_khz(frequency_mhz)
+        n = NR_N_RB.get(scs, {}).get(bw)
+        if n is None:
+            known = ", ".join(f"{b:g}" for b in NR_N_RB.get(scs, {}))
+            raise ValueError(
+                f"NR channel bandwidth {bw:g} MHz at {scs} kHz subcarrier spacing is not in 3GPP TS 38.101-1 "
+                f"Table 5.3.2-1" + (f" (known at {scs} kHz: {known} MHz)" if known else "")
+            )
+        return n
+    raise ValueError(f"no resource-block table for technology {technology!r} (known: LTE, NR)")
 
 
 def rsrp_offset_db(technology: str, bandwidth_mhz: float, frequency_mhz: float) -> float:
