@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 
 from netzatlas import db
-from netzatlas.coverage.grid import CELL_M, cell_id_sql, id_to_key, merge_cells, register_cells_sql
+from netzatlas.coverage.grid import (
+    CELL_M,
+    POPULATION_RULE,
+    cell_id_sql,
+    id_to_key,
+    merge_cells,
+    population_cells,
+    register_cells_sql,
+)
 from netzatlas.coverage.rasters import write_gaps
 from netzatlas.coverage.runs import Context
 from netzatlas.registry.kinds import KINDS_BY_ID
@@ -46,7 +54,8 @@ def share_sql(population: bool) -> str:
     building passed, connected, planned, cell, district, households and population, into coverage_buildings;
     then the share's cells (no cell spans two shares) into coverage_cells, registering new ones in inspire_cells.
 
-    A building's population is its population cell's people (the finest grid with a value) shared by
+    A building's population is its population cell's effective people (the finest grid with a value; a coarser
+    cell contributes only its remainder, grid.POPULATION_RULE, given as %(pc_ids)s / %(pc_people)s) shared by
     households, a building without households counting as one. The stripe width is a common multiple of
     100 m and every population grid's cell size, so a population cell never spans two shares either.
     """
@@ -57,9 +66,10 @@ def share_sql(population: bool) -> str:
         population_cell = f"""(SELECT pc.id FROM unnest(%(resolutions)s::int[]) AS g(m)
                     JOIN population_cells pc ON pc.id = {cell_id_sql("b.grid_point", "g.m")}
                     WHERE pc.population IS NOT NULL ORDER BY g.m LIMIT 1)"""
-        people = """pc.population::float8 * coalesce(b.households, 1)
+        people = """pc.people * coalesce(b.households, 1)
                        / sum(coalesce(b.households, 1)) OVER (PARTITION BY b.population_cell)"""
-        join = "LEFT JOIN population_cells pc ON pc.id = b.population_cell"
+        join = """LEFT JOIN unnest(%(pc_ids)s::text[], %(pc_people)s::float8[]) AS pc(id, people)
+                    ON pc.id = b.population_cell"""
     # OFFSET 0 keeps the subquery from being flattened, so each EXISTS runs once per building
     return f"""
         WITH b AS (
@@ -132,9 +142,8 @@ def run(ctx: Context) -> dict[str, Any]:
             args,
         ).fetchone()
         ctx.report(0.05, f"{counts['buildings']:,} buildings, {counts['routes_in_service']:,} routes in service")
-        args["resolutions"] = [
-            r["m"] for r in conn.execute("SELECT DISTINCT resolution_m AS m FROM population_cells ORDER BY 1")
-        ]
+        pop = population_cells(conn, ctx.boundary.bounds)
+        args.update(resolutions=sorted(set(pop.resolution_m)), pc_ids=pop.ids, pc_people=pop.population)
         args["stripe"] = math.lcm(CELL_M, *args["resolutions"])
     _assess(ctx.url, args, max(1, min(4, os.cpu_count() or 1)))
     ctx.lap("per_building")
@@ -202,7 +211,7 @@ def run(ctx: Context) -> dict[str, Any]:
     ctx.report(1.0, "fiber done")
     return {
         "model": model_description(p),
-        "input_counts": {k: int(v) for k, v in counts.items()},
+        "input_counts": {k: int(v) for k, v in counts.items()} | {"population_grid": pop.summary()},
         "statistics": stats,
         "outputs": {},
     }
@@ -222,8 +231,9 @@ def model_description(p: dict[str, Any]) -> dict[str, Any]:
             "distances are straight lines from the building footprint, not along streets",
             "retired assets and assets out of service are ignored",
             "cells are INSPIRE 100 m cells (EPSG:3035) of each building's point on surface",
-            "population per building is its population cell's population shared by households "
-            "(buildings without households count as one); the finest population grid with a value is used",
+            "population per building is its population cell's people shared by households (buildings without "
+            "households count as one); people in population cells without buildings are not in the fiber figures",
+            POPULATION_RULE,
             "gap polygons merge cells with no passed building (unpassed) and cells passed in part (partly_passed)",
         ],
         "grid": "INSPIRE 100 m (EPSG:3035)",

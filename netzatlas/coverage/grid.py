@@ -232,3 +232,91 @@ def id_to_key(cell_id: str) -> int:
     n = int(cell_id[cell_id.index("mN") + 2 : cell_id.index("E", cell_id.index("mN"))])
     e = int(cell_id[cell_id.rindex("E") + 1 :])
     return (n // CELL_M) * 1_000_000 + e // CELL_M
+
+
+# How population grids of several resolutions are combined (stated in every run that weights by population).
+POPULATION_RULE = (
+    "population grids of several resolutions are combined so that nobody is counted twice: where a finer cell "
+    "holds a value it wins; a coarser cell contributes only its remainder (its population minus the people of "
+    "the finer cells inside it, never below 0), spread over its area not covered by finer cells with a value; "
+    "cells without a value (suppressed, e.g. Zensus -1) cover nothing, so their people stay in the coarser remainder"
+)
+
+
+@dataclass(frozen=True)
+class PopulationCells:
+    """Population cells meeting an area with their effective population (after POPULATION_RULE)."""
+
+    ids: list[str]
+    resolution_m: list[int]
+    population: list[float]  # effective: the people this cell contributes where it is the finest with a value
+    uncovered_share: list[float]  # share of the cell's area where it is the finest cell with a value
+    clipped: int  # coarser cells whose finer cells hold more people than they do (remainder set to 0)
+
+    def summary(self) -> dict[str, Any]:
+        per = {}
+        for r, p in zip(self.resolution_m, self.population, strict=True):
+            e = per.setdefault(f"{r} m", {"cells": 0, "population": 0.0})
+            e["cells"] += 1
+            e["population"] = round(e["population"] + p, 2)
+        return {"by_resolution": per, "coarser_cells_clipped_to_0": self.clipped}
+
+
+def _cell_corner(cell_id: str) -> tuple[int, int]:
+    n = int(cell_id[cell_id.index("mN") + 2 : cell_id.index("E", cell_id.index("mN"))])
+    return n, int(cell_id[cell_id.rindex("E") + 1 :])
+
+
+def effective_population(rows: list[dict[str, Any]]) -> PopulationCells:
+    """Apply POPULATION_RULE to population cells (dicts with id, resolution_m, population not NULL).
+
+    INSPIRE cells of one resolution nest in every coarser one that is a multiple of it (100 m in 1 km), so the
+    parent of a cell is arithmetic on its id. Resolutions are processed finest first; each cell's effective
+    population and area are added to its parent at every coarser resolution, and since effective values of
+    different resolutions never overlap, summing them counts each person and square metre once.
+    """
+    rows = sorted(rows, key=lambda r: (r["resolution_m"], r["id"]))
+    resolutions = sorted({int(r["resolution_m"]) for r in rows})
+    for i, fine in enumerate(resolutions):
+        for coarse in resolutions[i + 1 :]:
+            if coarse % fine:
+                raise ValueError(
+                    f"population grids of {fine} m and {coarse} m do not nest; load grids whose cell sizes divide "
+                    "each other (e.g. 100 m and 1 km)"
+                )
+    inner_people: dict[tuple[int, int, int], float] = {}
+    inner_area: dict[tuple[int, int, int], float] = {}
+    ids, res, people, uncovered = [], [], [], []
+    clipped = 0
+    for r in rows:
+        m = int(r["resolution_m"])
+        n, e = _cell_corner(r["id"])
+        key = (m, n, e)
+        area = float(m * m)
+        free = max(0.0, area - inner_area.get(key, 0.0))
+        rest = float(r["population"]) - inner_people.get(key, 0.0)
+        if rest < 0:
+            clipped += 1
+        p = max(0.0, rest) if free > 0 else 0.0
+        ids.append(r["id"])
+        res.append(m)
+        people.append(p)
+        uncovered.append(free / area)
+        for coarse in resolutions:
+            if coarse > m:
+                parent = (coarse, n // coarse * coarse, e // coarse * coarse)
+                inner_people[parent] = inner_people.get(parent, 0.0) + p
+                inner_area[parent] = inner_area.get(parent, 0.0) + free
+    return PopulationCells(ids, res, people, uncovered, clipped)
+
+
+def population_cells(conn: Any, bounds: tuple[float, float, float, float]) -> PopulationCells:
+    """The population cells with a value meeting a box in EPSG:25832, with their effective population. The box is
+    widened by the coarsest cell size first, so that every finer cell inside a coarser cell meeting the box is read
+    too (a coarser cell's remainder needs all of them)."""
+    where = "FROM population_cells WHERE population IS NOT NULL AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 25832)"
+    coarsest = conn.execute(f"SELECT coalesce(max(resolution_m), 0) AS m {where}", bounds).fetchone()["m"]
+    x1, y1, x2, y2 = bounds
+    m = 1.5 * coarsest  # the EPSG:3035 cells are slightly rotated against EPSG:25832
+    rows = conn.execute(f"SELECT id, resolution_m, population {where}", (x1 - m, y1 - m, x2 + m, y2 + m)).fetchall()
+    return effective_population(rows)

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from netzatlas import db
 from netzatlas.coverage import antenna, pathloss, radio, rasters, terrain
-from netzatlas.coverage.grid import Grid, key_to_id
+from netzatlas.coverage.grid import POPULATION_RULE, Grid, key_to_id, population_cells
 from netzatlas.coverage.runs import Context
 
 SECTORS_SQL = """
@@ -97,6 +97,7 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             "validity": "38.901 UMa/UMi: 10 m - 5 km; COST-231 Hata: 1500-2000 MHz, 1-20 km, hb 30-200 m "
             "(used outside these ranges as an extrapolation)",
             "raster": f"EPSG:25832 at {p['resolution_m']:g} m, pixel centres; levels below the threshold are nodata",
+            "population": POPULATION_RULE + "; a cell's people are spread evenly over the pixels whose centre it holds",
         },
     }
 
@@ -230,18 +231,38 @@ def _inputs(conn: Any, ctx: Context) -> dict[str, int]:
 
 def weights(conn: Any, ctx: Context, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, Any]]:
     """Population per pixel, buildings per pixel, district label raster and district rows."""
-    pops = conn.execute(
-        "SELECT ST_AsBinary(geom) AS g, population FROM population_cells WHERE population IS NOT NULL "
-        "AND ST_Intersects(geom, ST_Envelope(ST_SetSRID(ST_MakeBox2D(ST_Point(%s, %s), ST_Point(%s, %s)), 25832))) "
-        "ORDER BY resolution_m DESC, id",
-        (grid.x0, grid.y0 - grid.height * grid.res, grid.x0 + grid.width * grid.res, grid.y0),
-    ).fetchall()
+    # each population cell's effective people (grid.POPULATION_RULE) over the pixels it is the finest cell of:
+    # finer cells are burnt last and win, so a coarser cell keeps exactly the pixels of its uncovered area
+    x1, y2 = grid.x0, grid.y0
+    x2, y1 = grid.x0 + grid.width * grid.res, grid.y0 - grid.height * grid.res
+    cells = population_cells(conn, (x1, y1, x2, y2))
     pop = np.zeros((grid.height, grid.width), np.float64)
-    if pops:
-        lab = grid.labels([(shapely.from_wkb(bytes(r["g"])), i + 1) for i, r in enumerate(pops)])
-        counts = np.bincount(lab.ravel(), minlength=len(pops) + 1)
-        people = np.r_[0.0, [float(r["population"]) for r in pops]]
-        pop = np.where(lab > 0, people[lab] / np.maximum(counts[lab], 1), 0.0)
+    keep = [i for i, p in enumerate(cells.population) if p > 0]
+    if keep:
+        order = sorted(keep, key=lambda i: -cells.resolution_m[i])
+        geoms = {
+            r["id"]: shapely.from_wkb(bytes(r["g"]))
+            for r in conn.execute(
+                "SELECT id, ST_AsBinary(geom) AS g FROM population_cells WHERE id = ANY(%s)",
+                ([cells.ids[i] for i in order],),
+            ).fetchall()
+        }
+        lab = grid.labels([(geoms[cells.ids[i]], k + 1) for k, i in enumerate(order)])
+        counts = np.bincount(lab.ravel(), minlength=len(order) + 1)
+        # a cell reaching beyond the raster spreads its people over its whole (uncovered) area, not over the
+        # pixels inside: pixels it would have = its area share / pixel area, at least the pixels it has
+        extent = shapely.box(x1, y1, x2, y2)
+        full = np.array(
+            [0.0]
+            + [
+                counts[k + 1]
+                if shapely.within(geoms[cells.ids[i]], extent)
+                else max(counts[k + 1], geoms[cells.ids[i]].area * cells.uncovered_share[i] / grid.pixel_area_m2)
+                for k, i in enumerate(order)
+            ]
+        )
+        people = np.r_[0.0, [cells.population[i] for i in order]]
+        pop = np.where(lab > 0, people[lab] / np.maximum(full[lab], 1), 0.0)
     pts = conn.execute(
         "SELECT ST_X(p) AS x, ST_Y(p) AS y FROM (SELECT ST_PointOnSurface(geom) AS p FROM buildings "
         "WHERE municipality = %s) s",
