@@ -27,9 +27,15 @@ def _fail(message: str) -> None:
 
 def import_file(
     file: Annotated[Path, typer.Argument(help="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML or CSV")],
-    operator: Annotated[str, typer.Option(help="operator id the delivery comes from")],
+    operator: Annotated[
+        str | None, typer.Option(help="operator id the delivery comes from (not needed for districts and population)")
+    ] = None,
     profile: Annotated[
-        str | None, typer.Option(help="built-in profile (registry, gisnb-5.1, buildings, districts, zensus) or a file")
+        str | None,
+        typer.Option(
+            help="built-in profile (registry, gisnb-5.1, buildings, districts, zensus, zensus-2022, "
+            "district-population) or a file"
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and count, write nothing")] = False,
     repair: Annotated[bool, typer.Option("--repair", help="repair invalid geometries with make_valid")] = False,
@@ -64,31 +70,62 @@ def import_file(
                 progress=report,
             )
         except (ImportError_, DeliveryError) as e:
+            if json_report:
+                sys.stdout.write(orjson.dumps({"valid": False, "error": str(e)}).decode() + "\n")
             _fail(str(e))
             return
+    # --json: the report is the only thing on stdout (one JSON document); every other line goes to stderr
+    out = err if json_report else console
     if json_report:
         sys.stdout.write(orjson.dumps(rep.to_json(), option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
+        for name in rep.ignored:
+            console.print(f"ignored: {name}", highlight=False, soft_wrap=True)
         for note in rep.notes:
-            console.print(f"note: {note}", highlight=False)
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
         if rep.problems:
-            table = Table("layer", "feature", "id", "field", "reason")
-            for p in rep.problems[:50]:
-                table.add_row(
-                    p["layer"],
-                    str(p["index"] if p["index"] is not None else ""),
-                    str(p["id"] or ""),
-                    p["field"],
-                    p["reason"],
-                )
-            console.print(table)
+            print_problems(rep.problems[:50])
             if rep.problem_total > 50:
-                console.print(f"... {rep.problem_total - 50} more; `netzatlas submissions show {sid}` has them all")
+                where = f"`netzatlas submissions show {sid}`" if sid else "`--json`"
+                console.print(f"... {rep.problem_total - 50} more; {where} lists them", highlight=False)
     summary = rep.summary() if status in ("rejected", "failed") else f"{status}: {rep.summary()}"
     line = f"submission {sid}: {summary}" if sid else f"dry run: {summary}"
     if status in ("rejected", "failed"):
         _fail(line)
-    console.print(line, highlight=False, soft_wrap=True)
+    out.print(line, highlight=False, soft_wrap=True)
+
+
+def print_problems(problems: list[dict]) -> None:
+    """A table when it fits the terminal with whole names; otherwise one line per problem (never cut)."""
+    table = problem_table(problems)
+    if sum(c.min_width or 0 for c in table.columns) + 16 <= console.width:
+        console.print(table)
+        return
+    for p in problems:
+        at = f" #{p['index']}" if p["index"] is not None else ""
+        fid = f" {p['id']}" if p["id"] else ""
+        console.print(f"{p['layer']}{at}{fid}: {p['field']}: {p['reason']}", highlight=False, soft_wrap=True)
+
+
+def problem_table(problems: list[dict]) -> Table:
+    """The problems as a table; layer, id and field are never cut (a partner must find the column), the reason
+    wraps."""
+    table = Table("layer", "feature", "id", "field", "reason")
+    for col, key in zip(table.columns[:4], ("layer", "index", "id", "field"), strict=True):
+        # rich would shorten the widest columns with an ellipsis: give these their whole width
+        col.no_wrap, col.overflow = True, "fold"
+        values = (len(str(p[key] if p[key] is not None else "")) for p in problems)
+        col.min_width = max(len(str(col.header)), *values)
+    table.columns[4].overflow, table.columns[4].min_width = "fold", 30
+    for p in problems:
+        table.add_row(
+            str(p["layer"]),
+            str(p["index"] if p["index"] is not None else ""),
+            str(p["id"] or ""),
+            str(p["field"]),
+            str(p["reason"]),
+        )
+    return table
 
 
 @submissions_app.command("list")

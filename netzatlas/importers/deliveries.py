@@ -86,8 +86,9 @@ def run_import(
     actor = actor or db.default_actor()
     with db.connect(url, autocommit=True) as conn:
         reap(conn)
-        if not conn.execute("SELECT 1 FROM operators WHERE id = %s", (operator,)).fetchone():
-            raise ImportError_(f"unknown operator {operator!r}")
+        operators = [r["id"] for r in conn.execute("SELECT id FROM operators ORDER BY id").fetchall()]
+        if operator not in operators:
+            raise ImportError_(f"unknown operator {operator!r}; registered: {', '.join(operators) or '(none)'}")
         areas = _areas(conn, municipality)
         sid = None
         if not dry_run:
@@ -110,6 +111,7 @@ def run_import(
             with open_delivery(path, **limits) as delivery:
                 sha = delivery.sha256
                 report.format = delivery.format
+                report.ignored = list(delivery.ignored)
                 layers = read_layers(delivery, encoding, delimiter)
                 step("reading", 1, 1)
                 opts = Options(operator, areas, municipality, repair, kind, fmt=delivery.format)

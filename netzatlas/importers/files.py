@@ -28,6 +28,11 @@ FORMATS = {
     ".zip": "zip",
 }
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
+# Documentation a publisher puts next to the data in a zip: listed in the report as ignored, never read as data.
+DOC_SUFFIXES = (".txt", ".pdf", ".md", ".html", ".htm", ".rtf", ".doc", ".docx", ".odt")
+# A .txt may be a CSV (as a lone file it is read as one); in a zip it is documentation when other data files sit
+# next to it or when its name says so.
+DOC_NAMES = ("readme", "liesmich", "lies_mich", "license", "licence", "lizenz", "hinweis", "hinweise", "changelog")
 MAX_FILE_BYTES = 2 * 1024**3  # a delivery file (or a zip) larger than this is refused
 # The zip limits (members, total uncompressed size, compression ratio) are settings: NETZATLAS_IMPORT_MAX_ZIP_*.
 # Members this small may compress as well as they like (an empty .cpg, a constant column).
@@ -46,6 +51,7 @@ class Delivery:
     sha256: str
     workdir: Path | None = None  # temporary directory of unpacked members
     notes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # zip members not read (documentation, unknown types)
 
     def cleanup(self) -> None:
         if self.workdir:
@@ -158,6 +164,24 @@ def _check_shapefile(shp: Path) -> None:
         pass
 
 
+def _is_doc_name(p: Path) -> bool:
+    stem = p.stem.lower()
+    return any(stem == n or stem.startswith((n + "_", n + "-", n + ".")) for n in DOC_NAMES)
+
+
+def _documentation(members: list[Path]) -> list[Path]:
+    """The zip members that are documentation: by suffix, except .txt files that are the delivery's only data."""
+    docs = [m for m in members if m.suffix.lower() in DOC_SUFFIXES and m.suffix.lower() != ".txt"]
+    txt = [m for m in members if m.suffix.lower() == ".txt"]
+    other_data = any(FORMATS.get(m.suffix.lower()) not in (None, "zip") and m.suffix.lower() != ".txt" for m in members)
+    docs += [m for m in txt if other_data or _is_doc_name(m)]
+    return docs
+
+
+def _shapefile_part(m: Path, shps: list[Path]) -> bool:
+    return any(m.parent == s.parent and m.name.lower().startswith(s.stem.lower() + ".") for s in shps)
+
+
 def open_delivery(path: Path, max_bytes: int = MAX_FILE_BYTES, max_unzipped: int | None = None) -> Delivery:
     """Check a delivery file and unpack it if zipped. Use as a context manager to remove the unpacked files."""
     path = Path(path)
@@ -179,6 +203,8 @@ def open_delivery(path: Path, max_bytes: int = MAX_FILE_BYTES, max_unzipped: int
     workdir, members = _unzip(path, max_unzipped)
     delivery = Delivery(path, "", [], digest, workdir)
     try:
+        docs = _documentation(members)
+        members = [m for m in members if m not in docs]
         shps = [m for m in members if m.suffix.lower() == ".shp"]
         if shps:
             for shp in shps:
@@ -195,6 +221,11 @@ def open_delivery(path: Path, max_bytes: int = MAX_FILE_BYTES, max_unzipped: int
             if len(formats) > 1:
                 raise DeliveryError(f"{path.name}: mixes formats ({', '.join(sorted(formats))}); deliver one per zip")
             delivery.format, delivery.sources = formats.pop(), sorted(readable)
+        unread = [m for m in members if m not in delivery.sources and not _shapefile_part(m, shps)]
+        delivery.ignored = sorted(
+            [f"{m.relative_to(workdir)} (documentation)" for m in docs]
+            + [f"{m.relative_to(workdir)} (not a supported type)" for m in unread]
+        )
     except BaseException:
         delivery.cleanup()
         raise

@@ -1,10 +1,16 @@
 """Profiles: files that map a delivery's layers, fields and code values onto asset kinds and attributes.
 
 A profile (YAML or JSON) has a `name`, an optional `crs` (used only when a file states none) and a list of
-`layers`, each with `layer` (name or names, "*" for any) and `target` (an asset kind id, `sectors`,
-`districts`, `buildings` or `population-cells`) and value specs per field. A value spec is a field name, a
-list of specs (the first non-empty wins), or an object with `field`, `value` (a constant), `map`
-(code -> value), `default` and `prefix`.
+`layers`, each with `layer` (name or names, "*" for any), `target` (an asset kind id, `sectors`,
+`districts`, `buildings` or `population-cells`), `optional` and value specs per field. A value spec is a
+field name, a list of specs (the first non-empty wins), or an object with `field` (or `column`), `value`
+(a constant), `map` (code -> value), `default` and `prefix`. Asset layers may name an `operator` column (one
+delivery for several operators, e.g. a public site register).
+
+Profiles are read strictly: an unknown key anywhere is an error naming it and the closest known key (a
+misspelt `stauts:` would otherwise leave every status at its default). Top-level keys starting with `x-`
+are free, for YAML anchors. A layer the profile maps but the delivery lacks is an error unless it is marked
+`optional: true` (validate.py).
 
 The built-in profile `registry` is not a file: it is derived from the kind declarations (netzatlas.registry.
 kinds), like the templates (netzatlas.importers.templates), so that template and profile never disagree.
@@ -12,6 +18,7 @@ kinds), like the templates (netzatlas.importers.templates), so that template and
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -31,6 +38,25 @@ REMOVED_FIELD = "removed"
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_PROFILE_BYTES = 1024 * 1024  # profiles are a few KiB; this keeps /dev/zero-like files from being read
 SITE_FIELD = "site_id"
+# Column names partners use for an id (GIS exports: objectid/fid, OGC/GML: gml_id); the built-in profiles read them.
+ID_COLUMNS = ("id", "objectid", "oid", "fid", "gml_id")
+
+# The keys a profile may use, per place; anything else is an error naming the closest of these.
+TOP_KEYS = ("name", "title", "description", "crs", "csv_crs", "layers")
+LAYER_KEYS = ("layer", "target", "optional")
+SPEC_KEYS = ("field", "column", "value", "map", "default", "prefix", "values")
+REFERENCE_KEYS = ("field", "column", "layer", "prefix")
+ASSET_KEYS = (*COMMON_FIELDS, "removed", "attributes", "references", "operator")
+# Keys per non-asset target: value specs, except those in CONSTANT_KEYS (plain values or lists of column names).
+TARGET_KEYS: dict[str, tuple[str, ...]] = {
+    SECTORS: ("site", "operator", "attributes"),
+    "districts": ("name",),
+    "buildings": ("external_id", "households", "source"),
+    "population-cells": ("id", "x", "y", "population", "source", "year", "attribution", "resolution"),
+}
+CONSTANT_KEYS = ("x", "y", "source", "year", "attribution", "resolution")
+# A child table's rows go into an attribute of a parent kind, joined by the parent's external id.
+CHILDREN: dict[str, tuple[str, str]] = {SECTORS: ("mobile-sites", "sectors")}
 
 
 class ProfileError(ValueError):
@@ -42,6 +68,8 @@ class LayerMap:
     names: tuple[str, ...]  # normalised layer names; ("*",) for any
     target: str
     spec: dict[str, Any]
+    optional: bool = False  # the delivery may lack this layer
+    label: str = ""  # the layer name(s) as the profile writes them, for messages
 
     def matches(self, layer_name: str) -> bool:
         return "*" in self.names or normalise(layer_name) in self.names
@@ -73,9 +101,10 @@ def _single(kind: str) -> LayerMap:
 def _kind_layer(kind_id: str) -> LayerMap:
     kind = KINDS_BY_ID[kind_id]
     spec: dict[str, Any] = {f: f for f in COMMON_FIELDS}
+    spec["external_id"] = ["external_id", *ID_COLUMNS]
     spec["removed"] = {"field": REMOVED_FIELD, "values": list(TRUE_VALUES)}
     spec["attributes"] = {a.name: a.name for a in kind.attributes}
-    return LayerMap((normalise(kind.id), normalise(kind.partition)), kind.id, spec)
+    return LayerMap((normalise(kind.id), normalise(kind.partition)), kind.id, spec, optional=True, label=kind.id)
 
 
 def registry_profile() -> Profile:
@@ -86,14 +115,89 @@ def registry_profile() -> Profile:
             ("mobilesitessectors", "sectors", "radiosectors"),
             SECTORS,
             {"site": SITE_FIELD, "attributes": {a.name: a.name for a in SECTOR_ATTRIBUTES}},
+            optional=True,
+            label="sectors",
         )
     )
     return Profile("registry", "Netzatlas template (one layer per asset kind)", layers, csv_crs="EPSG:25832")
 
 
+def _unknown(where: str, key: Any, known: tuple[str, ...] | list[str]) -> ProfileError:
+    """An unknown key, with the closest known one (difflib) or the list of known keys."""
+    shown = str(key)[:60]
+    close = difflib.get_close_matches(str(key).lower(), list(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+    return ProfileError(f"{where}: unknown key {shown!r}; {hint}")
+
+
+def _check_keys(where: str, mapping: dict[str, Any], known: tuple[str, ...] | list[str]) -> None:
+    for key in mapping:
+        if key not in known:
+            raise _unknown(where, key, known)
+
+
+def _check_spec(where: str, spec: Any) -> None:
+    """A value spec: a field name, a constant, a list of specs, or an object of SPEC_KEYS."""
+    if isinstance(spec, list):
+        for s in spec:
+            _check_spec(where, s)
+    elif isinstance(spec, dict):
+        _check_keys(where, spec, SPEC_KEYS)
+        if "field" in spec and "column" in spec:
+            raise ProfileError(f"{where}: give `field` or `column`, not both")
+        if not isinstance(spec.get("map") or {}, dict):
+            raise ProfileError(f"{where}: map must be a mapping of code -> value")
+
+
+def _field_alias(spec: Any) -> Any:
+    """`column` is another name for `field` in value specs."""
+    if isinstance(spec, list):
+        return [_field_alias(s) for s in spec]
+    if isinstance(spec, dict):
+        return {("field" if k == "column" else k): (v if k == "map" else _field_alias(v)) for k, v in spec.items()}
+    return spec
+
+
+def _check_layer(where: str, target: str, entry: dict[str, Any]) -> None:
+    kind = KINDS_BY_ID.get(target)
+    if kind is not None:
+        known: tuple[str, ...] = ASSET_KEYS
+        declared = tuple(a.name for a in kind.attributes) + (("sectors",) if kind.has_sectors else ())
+    elif target in TARGET_KEYS:
+        known = TARGET_KEYS[target]
+        declared = tuple(a.name for a in SECTOR_ATTRIBUTES) if target == SECTORS else ()
+    else:  # a target without declared keys cannot be checked: refuse rather than read it loosely
+        raise ProfileError(f"{where}: target {target!r} declares no keys (profiles.TARGET_KEYS)")
+    for key, value in entry.items():
+        if key in LAYER_KEYS:
+            continue
+        if key not in known:
+            raise _unknown(where, key, (*LAYER_KEYS, *known))
+        if key == "attributes":
+            if not isinstance(value or {}, dict):
+                raise ProfileError(f"{where}: attributes must be a mapping")
+            for name, spec in (value or {}).items():
+                if name not in declared:
+                    close = difflib.get_close_matches(str(name), list(declared), n=1, cutoff=0.6)
+                    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(declared)}"
+                    raise ProfileError(f"{where}: {target} has no attribute {str(name)[:60]!r}; {hint}")
+                _check_spec(f"{where}, attributes.{name}", spec)
+        elif key == "references":
+            if not isinstance(value, dict):
+                raise ProfileError(f"{where}: references must be a mapping with field, layer and prefix")
+            _check_keys(f"{where}, references", value, REFERENCE_KEYS)
+        elif key not in CONSTANT_KEYS:
+            _check_spec(f"{where}, {key}", value)
+    if not isinstance(entry.get("optional", False), bool):
+        raise ProfileError(f"{where}: optional must be true or false")
+
+
 def _parse(doc: dict[str, Any], source: str) -> Profile:
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not doc["layers"]:
         raise ProfileError(f"profile {source}: needs a list of layers")
+    for key in doc:
+        if not str(key).startswith("x-") and key not in TOP_KEYS:
+            raise _unknown(f"profile {source}", key, TOP_KEYS)
     layers = []
     for i, entry in enumerate(doc["layers"]):
         if not isinstance(entry, dict):
@@ -106,19 +210,19 @@ def _parse(doc: dict[str, Any], source: str) -> Profile:
             )
         names = entry.get("layer", "*")
         names = [names] if isinstance(names, str) else names
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise ProfileError(f"profile {source}, layer {i}: layer must be a name or a list of names")
-        if not isinstance(entry.get("attributes") or {}, dict):
-            raise ProfileError(f"profile {source}, layer {i}: attributes must be a mapping")
-        if target in KINDS_BY_ID:
-            declared = {a.name for a in KINDS_BY_ID[target].attributes}
-            unknown = set(entry.get("attributes") or {}) - declared - {"sectors"}
-            if unknown:
-                raise ProfileError(
-                    f"profile {source}, layer {i}: {target} has no attribute {', '.join(sorted(unknown))}"
-                )
-        spec = {k: v for k, v in entry.items() if k not in ("layer", "target")}
-        layers.append(LayerMap(tuple("*" if n == "*" else normalise(n) for n in names), target, spec))
+        _check_layer(f"profile {source}, layer {i} ({' / '.join(names)})", target, entry)
+        spec = {k: _field_alias(v) for k, v in entry.items() if k not in LAYER_KEYS}
+        layers.append(
+            LayerMap(
+                tuple("*" if n == "*" else normalise(n) for n in names),
+                target,
+                spec,
+                optional=bool(entry.get("optional", False)),
+                label=" / ".join(names),
+            )
+        )
     return Profile(
         doc.get("name", source),
         doc.get("title", doc.get("name", source)),

@@ -50,6 +50,7 @@ class Report:
     problems: list[dict[str, Any]] = field(default_factory=list)
     problem_counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files of the delivery not read (documentation in a zip)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     error: str | None = None  # the delivery could not be read at all
 
@@ -104,5 +105,6 @@ class Report:
             "problems": self.problems,
             "problems_listed": len(self.problems),
             "notes": self.notes,
+            "ignored": self.ignored,
             "counts": self.counts,
         }
