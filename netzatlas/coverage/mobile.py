@@ -52,6 +52,7 @@ def radio_model(p: dict[str, Any]) -> radio.RadioModel:
         ue_height_m=p["ue_height_m"],
         metropolitan=p["hata_environment"] == "metropolitan",
         max_range_m=p["max_range_m"],
+        reliability_pct=p["los_reliability_pct"],
     )
 
 
@@ -61,18 +62,26 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
         "umi": "3GPP TR 38.901 UMi street canyon",
         "hata": f"COST-231 Hata ({p['hata_environment']} city)",
     }
-    los = (
-        f"terrain line of sight from the DEM {p['dem']} ({radio.LOS_SAMPLES} samples per path): LOS formula where no "
-        "terrain sample blocks the ray, NLOS otherwise; heights relative to the receiver's ground"
-        if dem
-        else (
-            "no DEM: every path is assumed "
-            + ("line of sight (LOS formula)" if p["los"] == "los" else "non line of sight (NLOS = max(LOS, NLOS))")
-            + " on flat terrain"
-        )
-    )
+    los = {
+        "percentile": f"3GPP TR 38.901 table 7.4.2-1 LOS probability P_LOS(d): the level reached at "
+        f"{p['los_reliability_pct']:g} % of locations at each distance, i.e. the LOS loss where P_LOS >= "
+        f"{p['los_reliability_pct'] / 100:g} and the NLOS loss (max(LOS, NLOS)) elsewhere",
+        "expected": "3GPP TR 38.901 table 7.4.2-1 LOS probability P_LOS(d): expected received level, "
+        "PL = -10 log10(P_LOS 10^(-PL_LOS/10) + (1 - P_LOS) 10^(-PL_NLOS/10))",
+        "los": "every path assumed line of sight of the clutter (LOS formula)",
+        "nlos": "every path assumed non line of sight of the clutter (NLOS = max(LOS, NLOS))",
+    }[p["los"]]
     if p["model"] == "hata":
-        los = "COST-231 Hata is an empirical NLOS model; " + ("terrain heights from the DEM" if dem else "flat terrain")
+        los = "COST-231 Hata is an empirical model of mixed urban paths: no LOS/NLOS states"
+    relief = (
+        f"DEM {p['dem']}: the clutter loss uses the antenna's height above the receiver's ground, plus the terrain's "
+        f"diffraction loss, ITU-R P.526-15 section 4.5.1 Bullington (knife-edge J(nu) of eq. 31) over "
+        f"{radio.PROFILE_SAMPLES} profile intervals per path, earth radius 8,500 km, less the Bullington loss of a "
+        "smooth profile between the two grounds (the delta-Bullington split of P.452-16 section 4.2.3), at least 0; "
+        "terrain never switches the clutter model to its LOS formula"
+        if dem
+        else "no DEM: flat terrain"
+    )
     return {
         "name": names[p["model"]],
         "description": (
@@ -83,6 +92,7 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
         ),
         "assumptions": {
             "los": los,
+            "terrain": relief,
             "receiver_height_m": p["ue_height_m"],
             "antenna_heights": "height_m of each sector above ground",
             "thresholds_dbm": {k: p[k] for k in p if k.endswith("threshold_dbm")},

@@ -68,9 +68,21 @@ RADIO_COMMON = (
     Param(
         "los",
         "string",
-        "nlos",
-        "Line-of-sight assumption without a DEM (nlos: max of LOS and NLOS loss)",
+        "percentile",
+        "Clutter line of sight by 3GPP TR 38.901 table 7.4.2-1's LOS probability: percentile (the level reached at "
+        "los_reliability_pct % of locations at each distance), expected (probability-weighted path gain), or "
+        "every path los or nlos (max of LOS and NLOS loss); not used by COST-231 Hata",
         enum=LOS_MODES,
+    ),
+    Param(
+        "los_reliability_pct",
+        "number",
+        50.0,
+        "Percentile mode: share of locations at a distance where the level is reached (LOS loss where P_LOS is at "
+        "least this share, NLOS loss elsewhere)",
+        1.0,
+        99.0,
+        unit="%",
     ),
     Param(
         "hata_environment",
@@ -88,8 +100,8 @@ RADIO_COMMON = (
         "dem",
         "string",
         None,
-        "DEM GeoTIFF for terrain line-of-sight (optional): a path on the command line; through the API the "
-        "name of a file in the server's DEM directory (NETZATLAS_DEM_DIR)",
+        "DEM GeoTIFF for terrain diffraction (ITU-R P.526 Bullington, optional): a path on the command line; "
+        "through the API the name of a file in the server's DEM directory (NETZATLAS_DEM_DIR)",
     ),
 )
 

@@ -20,7 +20,9 @@ from netzatlas.coverage import antenna, pathloss
 from netzatlas.coverage.grid import Grid
 
 NODATA = -999.0
-LOS_SAMPLES = 16  # terrain samples along each path when a DEM is given
+PROFILE_SAMPLES = 16  # intervals of each path's terrain profile when a DEM is given (15 interior points)
+EFFECTIVE_EARTH_RADIUS_M = 8_500_000.0  # k = 4/3 (ITU-R P.452/P.526 median refractivity)
+HEIGHT_STEP_M = 0.5  # antenna heights sampled when a window is sized over a DEM's range of heights
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,24 @@ class Transmitter:
 @dataclass(frozen=True)
 class RadioModel:
     name: str = "uma"  # uma | umi | hata
-    los: str = "nlos"  # los | nlos (without a DEM: the assumption for every path)
+    los: str = "percentile"  # pathloss.LOS_MODES: how 38.901's LOS probability combines LOS and NLOS
     ue_height_m: float = 1.5
     metropolitan: bool = False  # Hata Cm = 3 dB
     max_range_m: float = 5000.0
+    reliability_pct: float = 50.0  # percentile mode: share of locations at a distance where the level is reached
 
-    def loss(self, tx: Transmitter, los: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    def loss(
+        self, tx: Transmitter, los: str | None = None, h_bs: float | np.ndarray | None = None
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Clutter path loss (no terrain) as a function of 2D distance; h_bs defaults to the sector's height."""
         return pathloss.model(
-            self.name, los or self.los, tx.frequency_mhz, tx.height_m, self.ue_height_m, self.metropolitan
+            self.name,
+            los or self.los,
+            tx.frequency_mhz,
+            tx.height_m if h_bs is None else h_bs,
+            self.ue_height_m,
+            self.metropolitan,
+            self.reliability_pct,
         )
 
 
@@ -58,6 +70,14 @@ class Terrain:
 
     grid: Grid
     z: np.ndarray  # float32, height x width
+
+    @property
+    def zmin(self) -> float:
+        return float(self.z.min())
+
+    @property
+    def zmax(self) -> float:
+        return float(self.z.max())
 
     def at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         r, c, _ = self.grid.index(x, y)
@@ -84,57 +104,103 @@ def level(
     return out.astype(np.float32, copy=False)
 
 
+def knife_edge_db(nu: np.ndarray) -> np.ndarray:
+    """ITU-R P.526-15 eq. (31): J(nu) = 6.9 + 20 log10(sqrt((nu - 0.1)^2 + 1) + nu - 0.1) for nu > -0.78, else 0."""
+    nu = np.asarray(nu)
+    j = 6.9 + 20.0 * np.log10(np.sqrt((nu - 0.1) ** 2 + 1.0) + nu - 0.1)
+    return np.where(nu > -0.78, j, 0.0).astype(nu.dtype, copy=False)
+
+
 def _terrain_loss(
     tx: Transmitter, model: RadioModel, dx: np.ndarray, dy: np.ndarray, terrain: Terrain
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Path loss with terrain: heights relative to the receiver's ground, LOS where no sample blocks the ray."""
-    g_tx = float(terrain.at(np.array([tx.x]), np.array([tx.y]))[0])
+    """Clutter loss at the antenna's height above the receiver's ground, plus the terrain's diffraction loss.
+
+    The terrain's loss is the Bullington loss of the DEM profile less that of a smooth profile (the straight
+    line between the two grounds), at least 0: the split of the delta-Bullington method (ITU-R P.452-16
+    section 4.2.3, P.526-15 section 4.5), with the clutter model in the role of the smooth-earth loss, so what
+    38.901 or Hata already include for flat ground is not counted twice. Terrain never switches the clutter
+    model to its LOS formula.
+    """
+    g_tx = np.float32(terrain.at(np.array([tx.x]), np.array([tx.y]))[0])
     g_rx = terrain.at(tx.x + dx, tx.y + dy).astype(np.float32)
-    top = np.float32(g_tx + tx.height_m)
+    hts = g_tx + np.float32(tx.height_m)  # antenna above sea level
     ue = np.float32(model.ue_height_m)
-    los = np.ones(dx.shape, dtype=bool)
-    for k in range(1, LOS_SAMPLES):
-        t = np.float32(k / LOS_SAMPLES)
-        ray = top + (g_rx + ue - top) * t
-        los &= terrain.at(tx.x + dx * t, tx.y + dy * t) < ray
-    h_bs = np.maximum(top - g_rx, ue + 1.0)  # antenna height above the receiver's ground
-    d2d = np.sqrt(dx * dx + dy * dy)
-    pl_los = _loss_heights(model, tx, d2d, h_bs, "los")
-    pl_nlos = _loss_heights(model, tx, d2d, h_bs, "nlos")
-    return np.where(los, pl_los, pl_nlos), h_bs - ue
+    hrs = g_rx + ue
+    d = np.maximum(np.sqrt(dx * dx + dy * dy), np.float32(pathloss.MIN_DISTANCE_M))
+    lam = np.float32(pathloss.C / (tx.frequency_mhz * 1e6))
+    actual = bullington(d, hts, hrs, lam, lambda t: terrain.at(tx.x + dx * np.float32(t), tx.y + dy * np.float32(t)))
+    smooth = bullington(d, hts, hrs, lam, lambda t: g_tx + (g_rx - g_tx) * np.float32(t))
+    h_bs = np.maximum(hts - g_rx, ue + 1.0)  # antenna height above the receiver's ground
+    pl = model.loss(tx, h_bs=h_bs)(np.sqrt(dx * dx + dy * dy))
+    return (pl + np.maximum(actual - smooth, 0)).astype(np.float32, copy=False), h_bs - ue
 
 
-def _loss_heights(model: RadioModel, tx: Transmitter, d2d: np.ndarray, h_bs: np.ndarray, los: str) -> np.ndarray:
-    fc = tx.frequency_mhz / 1000.0
-    if model.name == "hata":
-        return pathloss.hata(d2d, tx.frequency_mhz, h_bs, model.ue_height_m, model.metropolitan)
-    fn = {
-        ("uma", "los"): pathloss.uma_los,
-        ("uma", "nlos"): pathloss.uma_nlos,
-        ("umi", "los"): pathloss.umi_los,
-        ("umi", "nlos"): pathloss.umi_nlos,
-    }[(model.name, los)]
-    return fn(d2d, fc, h_bs, model.ue_height_m)
+def bullington(
+    d: np.ndarray,
+    hts: np.ndarray,
+    hrs: np.ndarray,
+    lam: float,
+    ground: Callable[[float], np.ndarray],
+    samples: int = PROFILE_SAMPLES,
+) -> np.ndarray:
+    """Bullington diffraction loss (dB) of paths of length d (m) between antennas at hts and hrs (m above sea
+    level) over the profile ground(t), t = k/samples: ITU-R P.526-15 section 4.5.1, written out as in
+    P.452-16 section 4.2.1 (eq. numbers below), in metres, on an earth of radius 8,500 km (k = 4/3)."""
+    s_tr = (hrs - hts) / d  # eq. 15: slope of the direct ray
+    s_tim = np.full(d.shape, -np.inf, np.float32)  # eq. 14: steepest slope from the transmitter to a point
+    s_rim = np.full(d.shape, -np.inf, np.float32)  # eq. 18: steepest slope from the receiver to a point
+    nu_max = np.full(d.shape, -np.inf, np.float32)  # eq. 17: largest nu on a line-of-sight path
+    for k in range(1, samples):
+        t = k / samples
+        di, dj = d * np.float32(t), d * np.float32(1 - t)
+        hi = ground(t) + di * dj / np.float32(2 * EFFECTIVE_EARTH_RADIUS_M)
+        np.maximum(s_tim, (hi - hts) / di, out=s_tim)
+        np.maximum(s_rim, (hi - hrs) / dj, out=s_rim)
+        ray = hts + (hrs - hts) * np.float32(t)
+        np.maximum(nu_max, (hi - ray) * np.sqrt(2 * d / (lam * di * dj)), out=nu_max)
+    # eqs. 19-20: on a transhorizon path, the Bullington point where the two steepest lines meet
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d_bp = np.clip((hrs - hts + s_rim * d) / (s_tim + s_rim), d / samples, d * (1 - 1 / samples))
+        nu_b = (hts + s_tim * d_bp - (hts * (d - d_bp) + hrs * d_bp) / d) * np.sqrt(2 * d / (lam * d_bp * (d - d_bp)))
+        l_uc = knife_edge_db(np.where(s_tim < s_tr, nu_max, nu_b))  # eqs. 17/21 with J of P.526 eq. 31
+    return l_uc + (1 - np.exp(-l_uc / np.float32(6))) * (10 + np.float32(0.02e-3) * d)  # eq. 22 (d in km there)
 
 
-def reach(tx: Transmitter, model: RadioModel, threshold_dbm: float) -> tuple[float, float, float, float] | None:
-    """Box (x1, y1, x2, y2) outside which the transmitter stays below the threshold; None if nowhere above.
+def _optimistic_loss(tx: Transmitter, model: RadioModel, d: np.ndarray, terrain: Terrain | None) -> np.ndarray:
+    """A lower bound of the loss the run can apply at each distance: the run's own clutter loss (diffraction
+    is >= 0); over a DEM, the least loss over every antenna height above a receiver's ground the DEM allows
+    (sampled every HEIGHT_STEP_M, less half the largest change between neighbouring samples)."""
+    if terrain is None:
+        return np.asarray(model.loss(tx)(d), dtype=np.float64)
+    g_tx = float(terrain.at(np.array([tx.x]), np.array([tx.y]))[0])
+    top, floor = g_tx + tx.height_m, model.ue_height_m + 1.0
+    h_lo, h_hi = max(top - terrain.zmax, floor), max(top - terrain.zmin, floor)
+    hs = np.linspace(h_lo, h_hi, max(2, math.ceil((h_hi - h_lo) / HEIGHT_STEP_M) + 1))
+    pls = np.asarray(model.loss(tx, h_bs=hs[:, None])(d[None, :]), dtype=np.float64)
+    return pls.min(axis=0) - np.abs(np.diff(pls, axis=0)).max(axis=0) / 2
 
-    The horizontal pattern bounds the total gain from above (A <= A_H), and the path loss grows with
-    distance, so the range in each direction is where PL = budget + A_H(direction).
+
+def reach(
+    tx: Transmitter, model: RadioModel, threshold_dbm: float, terrain: Terrain | None = None
+) -> tuple[float, float, float, float, float] | None:
+    """Box (x1, y1, x2, y2) outside which the transmitter stays below the threshold, and its farthest range
+    (m); None if nowhere above.
+
+    The horizontal pattern bounds the total gain from above (A <= A_H), and the lower bound of the loss is
+    made non-decreasing with distance, so the range in each direction is where PL = budget + A_H(direction).
     """
     budget = tx.eirp_dbm + tx.offset_db - threshold_dbm
     step = 1.0
     d = np.arange(pathloss.MIN_DISTANCE_M, model.max_range_m + step, step)
-    # the most optimistic loss of the two LOS modes when a terrain model may choose either
-    pl = np.asarray(model.loss(tx)(d), dtype=np.float64)
-    pl = np.maximum.accumulate(pl)
+    # the running minimum from the far end: a loss that dips again further out still opens the window
+    pl = np.minimum.accumulate(_optimistic_loss(tx, model, d, terrain)[::-1])[::-1]
     if tx.azimuth_deg is None:
         n = np.searchsorted(pl, budget, side="right")
         if n == 0:
             return None
         r = d[n - 1] + step
-        return tx.x - r, tx.y - r, tx.x + r, tx.y + r
+        return tx.x - r, tx.y - r, tx.x + r, tx.y + r, float(r)
     rel = np.arange(-180.0, 180.0, 1.0)
     ranges = np.searchsorted(pl, budget + antenna.horizontal(rel, tx.h_beamwidth_deg), side="right")
     if not ranges.any():
@@ -147,6 +213,7 @@ def reach(tx: Transmitter, model: RadioModel, threshold_dbm: float) -> tuple[flo
         float(min(py.min(), tx.y)),
         float(max(px.max(), tx.x)),
         float(max(py.max(), tx.y)),
+        float(r.max()),
     )
 
 
@@ -155,6 +222,7 @@ class Result:
     levels: np.ndarray  # float32 (bands, height, width); NODATA where below the threshold or out of reach
     evaluations: int  # pixel-transmitter evaluations
     transmitters: int  # transmitters that reach the threshold somewhere in the grid
+    reach_m: list[float]  # per transmitter (input order): farthest distance evaluated, 0 where none
 
 
 def best_server(
@@ -172,16 +240,19 @@ def best_server(
     locks = [threading.Lock() for _ in range(bands)]
     counter = threading.Lock()
     state = {"done": 0, "evals": 0, "reaching": 0}
+    reach_m = [0.0] * len(transmitters)
 
-    def one(tx: Transmitter) -> None:
-        box = reach(tx, model, threshold_dbm)
-        win = grid.window(*box) if box else None
+    def one(i: int) -> None:
+        tx = transmitters[i]
+        box = reach(tx, model, threshold_dbm, terrain)
+        win = grid.window(*box[:4]) if box else None
         if win is not None:
             r0, r1, c0, c1 = win
             lvl = level(tx, model, grid.xs(c0, c1)[None, :], grid.ys(r0, r1)[:, None], terrain)
             with locks[tx.band]:
                 view = out[tx.band, r0:r1, c0:c1]
                 np.maximum(view, lvl, out=view)
+            reach_m[i] = box[4]
         with counter:
             state["done"] += 1
             if win is not None:
@@ -194,12 +265,12 @@ def best_server(
     workers = workers or min(len(transmitters), os.cpu_count() or 1) or 1
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, transmitters))
+            list(pool.map(one, range(len(transmitters))))
     else:
-        for tx in transmitters:
-            one(tx)
+        for i in range(len(transmitters)):
+            one(i)
     out[out < threshold_dbm] = NODATA
-    return Result(out, state["evals"], state["reaching"])
+    return Result(out, state["evals"], state["reaching"], reach_m)
 
 
 def analytic_radius(loss: Callable[[np.ndarray], np.ndarray], budget_db: float) -> float:
