@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from netzatlas import db
+from netzatlas import admin_cli, db
 from netzatlas.config import get_settings
 from netzatlas.coverage import cli as coverage_cli
 from netzatlas.importers import cli as importers_cli
@@ -38,6 +38,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
 app.add_typer(assets_app, name="assets")
 importers_cli.register(app)
+admin_cli.register(app)
 app.add_typer(coverage_cli.app, name="coverage")
 
 console = Console()

@@ -43,6 +43,15 @@ def dreieich(conn, db_url):
         "B": LineString([(cx, y1), (cx, y2)]),
         "C": LineString([(x1, y1), (x2, y2)]),
         "P": LineString([(x1, y2), (x2, y1)]),  # planned
+        "E": LineString([(x1, (cy + y2) / 2), (x2, (cy + y2) / 2)]),  # an empty duct (GIS-NB Leerrohr)
+    }
+    # cables and a duct with fibres pass homes; the empty duct only prepares them
+    attributes = {
+        "A": {"route_type": "cable", "fibre_count": 96},
+        "B": {"route_type": "duct", "duct_count": 2, "fibre_count": 48},
+        "C": {"route_type": "cable"},
+        "P": {"route_type": "trench"},
+        "E": {"route_type": "duct", "duct_count": 4},
     }
     ids = {}
     for name, line in lines.items():
@@ -56,7 +65,7 @@ def dreieich(conn, db_url):
                 external_id=f"route-{name}",
                 geometry=line,
                 status="planned" if name == "P" else "in_service",
-                attributes={"route_type": "trench"},
+                attributes=attributes[name],
             ),
         )
         ids[name] = (a["id"], line)
@@ -137,7 +146,18 @@ def test_homes_passed_exact_and_retiring_a_route(dreieich, conn):
     exp_planned = ~expected & shapely.dwithin(b, f["routes"]["P"][1], DROP)
     assert planned.tolist() == exp_planned.tolist() and exp_planned.sum() > 10
     assert run["statistics"]["planned"] == int(exp_planned.sum())
-    assert run["input_counts"]["routes_in_service"] == 3 and run["input_counts"]["routes_planned"] == 1
+    assert run["input_counts"]["routes_in_service"] == 4 and run["input_counts"]["routes_planned"] == 1
+    assert run["input_counts"]["routes_in_service_carrying_fibre"] == 3
+    # the empty duct prepares the buildings near it that no fibre passes; it passes none
+    exp_prepared = ~expected & shapely.dwithin(b, f["routes"]["E"][1], DROP)
+    prepared = conn.execute(
+        """SELECT b.external_id::int AS i, r.prepared FROM coverage_buildings r JOIN buildings b
+           ON b.id = r.building_id WHERE r.run_id = %s ORDER BY 1""",
+        (run["id"],),
+    ).fetchall()
+    assert [r["prepared"] for r in prepared] == exp_prepared.tolist() and exp_prepared.sum() > 10
+    assert run["statistics"]["prepared"] == int(exp_prepared.sum())
+    assert run["statistics"]["households_prepared"] == int(exp_prepared.sum())  # one household each
     assert "50 m" in run["model"]["description"]
     cells = conn.execute(
         "SELECT sum(buildings) AS b, sum((metrics->>'passed')::int) AS p FROM coverage_cells WHERE run_id = %s",
@@ -204,3 +224,34 @@ def test_population_per_building_traces_to_its_grid_cell(dreieich, conn):
         "p"
     ]
     assert total == pytest.approx(sum(people.values()), abs=0.01)
+
+
+def test_homes_passed_counts_households_and_buildings_separately(dreieich, conn):
+    """Homes are households (a building without a count is one household); buildings are reported beside them."""
+    conn.execute(
+        """UPDATE buildings SET households = CASE WHEN external_id::int % 5 = 0 THEN NULL
+                                                  ELSE 1 + external_id::int % 7 END"""
+    )
+    hh = {
+        r["i"]: r["h"] for r in conn.execute("SELECT external_id::int AS i, households AS h FROM buildings ORDER BY 1")
+    }
+    run = runs.start(dreieich["url"], "fiber", AGS, {})
+    assert run["status"] == "succeeded", run["message"]
+    passed = _expected(dreieich, ["A", "B", "C"])
+    homes = np.array([1 if hh[i] is None else hh[i] for i in range(len(passed))])
+    s = run["statistics"]
+    assert s["passed"] == int(passed.sum()) and s["buildings"] == len(passed)
+    assert s["households"] == int(homes.sum()) and s["households_passed"] == int(homes[passed].sum())
+    assert s["households_passed"] > 2 * s["passed"]  # households, not buildings
+    assert s["share_households_passed"] == pytest.approx(homes[passed].sum() / homes.sum(), abs=1e-6)
+    assert s["buildings_without_households"] == sum(v is None for v in hh.values()) > 0
+    assert any("counts as one household" in a for a in run["model"]["assumptions"])
+    assert "households" in run["model"]["definitions"]["homes_passed"]
+    district = conn.execute(
+        "SELECT sum((metrics->>'households_passed')::int) AS h FROM coverage_districts WHERE run_id = %s",
+        (run["id"],),
+    ).fetchone()["h"]
+    cells = conn.execute(
+        "SELECT sum((metrics->>'households_passed')::int) AS h FROM coverage_cells WHERE run_id = %s", (run["id"],)
+    ).fetchone()["h"]
+    assert cells == s["households_passed"] and (district is None or district <= s["households_passed"])

@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from netzatlas import __version__, migrate, schema
 from netzatlas.api import (
+    admin,
     dashboard,
     errors,
     features,
@@ -114,6 +115,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(previews.router)
     app.include_router(publication.router)
     app.include_router(signin.router)
+    app.include_router(admin.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -32,12 +32,19 @@ from netzatlas.registry.kinds import KINDS_BY_ID
 ROUTES = KINDS_BY_ID["fiber-routes"].partition
 NODES = KINDS_BY_ID["network-nodes"].partition
 
+# A route passes homes when it carries fibre: a cable, or a duct (or trench) with fibres in it (fibre_count > 0,
+# a "lit duct"). Empty ducts and trenches (GIS-NB "Leerrohre", "Trassenbau") only make a building "prepared".
+CARRIES_FIBRE = "(a.attributes->>'route_type' = 'cable' OR coalesce((a.attributes->>'fibre_count')::numeric, 0) > 0)"
+# Homes are households; a building without a household count counts as one household.
+HOMES = "coalesce(f.households, 1)"
 # The metrics of a group of buildings (a cell, a district) of coverage_buildings f.
-FIBER_METRICS = """jsonb_build_object('passed', count(*) FILTER (WHERE f.passed),
+FIBER_METRICS = f"""jsonb_build_object('passed', count(*) FILTER (WHERE f.passed),
                        'connected', count(*) FILTER (WHERE f.connected),
                        'planned', count(*) FILTER (WHERE f.planned),
-                       'households', sum(f.households),
-                       'households_passed', sum(f.households) FILTER (WHERE f.passed),
+                       'prepared', count(*) FILTER (WHERE f.prepared),
+                       'households', sum({HOMES}),
+                       'households_passed', coalesce(sum({HOMES}) FILTER (WHERE f.passed), 0),
+                       'households_prepared', coalesce(sum({HOMES}) FILTER (WHERE f.prepared), 0),
                        'population_passed',
                        round(coalesce(sum(f.population) FILTER (WHERE f.passed), 0)::numeric, 2))"""
 
@@ -76,7 +83,7 @@ def share_sql(population: bool) -> str:
             SELECT b.id, b.district_id, b.households, b.geom,
                    {cell_id_sql("b.grid_point")} AS cell_id,
                    {population_cell} AS population_cell,
-                   {_near(ROUTES, live)} OR {_near(NODES, live, dist)} AS passed,
+                   {_near(ROUTES, live, "AND " + CARRIES_FIBRE)} OR {_near(NODES, live, dist)} AS passed,
                    EXISTS (SELECT 1 FROM {NODES} a WHERE a.status = 'in_service' AND a.retired_at IS NULL
                            AND a.attributes->>'node_type' = 'building_entry'
                            AND ST_DWithin(a.geom, b.geom, %(entry)s)) AS connected
@@ -88,10 +95,11 @@ def share_sql(population: bool) -> str:
         ), new_cells AS (
             {register_cells_sql("SELECT DISTINCT b.cell_id AS c FROM b")}
         ), f AS (
-            INSERT INTO coverage_buildings (run_id, building_id, passed, connected, planned, cell_id, district_id,
-                                            households, population_cell, population)
+            INSERT INTO coverage_buildings (run_id, building_id, passed, connected, planned, prepared, cell_id,
+                                            district_id, households, population_cell, population)
             SELECT %(run)s, b.id, b.passed OR b.connected, b.connected,
                    NOT (b.passed OR b.connected) AND ({_near(ROUTES, planned)} OR {_near(NODES, planned, dist)}),
+                   NOT (b.passed OR b.connected) AND {_near(ROUTES, live, "AND NOT " + CARRIES_FIBRE)},
                    b.cell_id, b.district_id, b.households, b.population_cell, {people}
             FROM b {join}
             RETURNING *
@@ -132,6 +140,8 @@ def run(ctx: Context) -> dict[str, Any]:
             f"""SELECT (SELECT count(*) FROM buildings WHERE municipality = %(ags)s) AS buildings, r.*, n.*,
                        (SELECT count(*) FROM population_cells) AS population_cells
                 FROM (SELECT count(*) FILTER (WHERE status = 'in_service') AS routes_in_service,
+                             count(*) FILTER (WHERE status = 'in_service' AND {CARRIES_FIBRE.replace("a.", "")})
+                                 AS routes_in_service_carrying_fibre,
                              count(*) FILTER (WHERE status IN ('planned', 'under_construction')) AS routes_planned
                       FROM {ROUTES} WHERE retired_at IS NULL) r,
                      (SELECT count(*) FILTER (WHERE attributes->>'node_type' = ANY(%(types)s))
@@ -182,8 +192,11 @@ def run(ctx: Context) -> dict[str, Any]:
         totals = conn.execute(
             """SELECT count(*) AS buildings, count(*) FILTER (WHERE passed) AS passed,
                       count(*) FILTER (WHERE connected) AS connected, count(*) FILTER (WHERE planned) AS planned,
-                      coalesce(sum(households), 0) AS households,
-                      coalesce(sum(households) FILTER (WHERE passed), 0) AS households_passed,
+                      count(*) FILTER (WHERE prepared) AS prepared,
+                      coalesce(sum(coalesce(households, 1)), 0) AS households,
+                      coalesce(sum(coalesce(households, 1)) FILTER (WHERE passed), 0) AS households_passed,
+                      coalesce(sum(coalesce(households, 1)) FILTER (WHERE prepared), 0) AS households_prepared,
+                      count(*) FILTER (WHERE households IS NULL) AS buildings_without_households,
                       (SELECT count(*) FROM coverage_cells WHERE run_id = %(run)s) AS cells,
                       (SELECT count(*) FROM coverage_cells WHERE run_id = %(run)s AND share_covered > 0)
                           AS cells_with_passed,
@@ -202,6 +215,9 @@ def run(ctx: Context) -> dict[str, Any]:
     stats = {
         **{k: int(v) for k, v in totals.items() if not k.startswith("population")},
         "share_passed": round(totals["passed"] / n, 6) if n else None,
+        "share_households_passed": (
+            round(totals["households_passed"] / totals["households"], 6) if totals["households"] else None
+        ),
         "share_connected": round(totals["connected"] / n, 6) if n else None,
         "share_passed_after_planned": round((totals["passed"] + totals["planned"]) / n, 6) if n else None,
         "population": totals["population"],
@@ -221,13 +237,28 @@ def model_description(p: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": "fiber homes passed",
         "description": (
-            f"A building counts as passed when an in-service fiber route or distribution node "
-            f"({p['distribution_nodes']}) lies within {p['drop_distance_m']:g} m of its footprint (PostGIS ST_DWithin, "
-            f"EPSG:25832); as connected when an in-service building-entry node lies within {p['entry_distance_m']:g} m "
-            "(connected buildings count as passed). Buildings not passed but within the drop distance of planned or "
-            "under-construction routes or nodes count as 'passed once the planned rollout is built'."
+            "Homes passed counts households: a building's households are passed when an in-service fiber route that "
+            "carries fibre (route_type cable, or a duct or trench with fibre_count > 0) or an in-service distribution "
+            f"node ({p['distribution_nodes']}) lies within {p['drop_distance_m']:g} m of its footprint (PostGIS "
+            "ST_DWithin, EPSG:25832); buildings are counted separately. A building is connected when an in-service "
+            f"building-entry node lies within {p['entry_distance_m']:g} m (connected buildings count as passed). A "
+            "building not passed but within the drop distance of an in-service empty duct or trench (no fibre) is "
+            "prepared, not passed. Buildings not passed but within the drop distance of planned or under-construction "
+            "routes or nodes count as 'passed once the planned rollout is built'."
         ),
+        "definitions": {
+            "homes_passed": "households (Haushalte) within the drop distance of fibre in service; "
+            "the term follows the FTTH Council Europe's 'homes passed' (FTTH/B Global Definitions), counted in "
+            "households as the German Gigabit statistics count Haushalte",
+            "carries_fibre": "route_type cable, or fibre_count > 0 (a 'lit duct'); the GIS-NB 5.1 profile maps "
+            "Verbindungen onto cable, Leerrohre onto duct and Trassenbau onto trench (fibre_count only where "
+            "the delivery states it)",
+            "prepared": "not passed, but within the drop distance of an in-service duct or trench without fibre",
+        },
         "assumptions": [
+            "a building without a household count counts as one household (assumption; "
+            "buildings_without_households in the statistics says how many)",
+            "a duct or trench without fibre_count carries no fibre (assumption: empty until a delivery says otherwise)",
             "distances are straight lines from the building footprint, not along streets",
             "retired assets and assets out of service are ignored",
             "cells are INSPIRE 100 m cells (EPSG:3035) of each building's point on surface",

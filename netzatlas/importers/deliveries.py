@@ -23,7 +23,7 @@ from shapely import wkb as shapely_wkb
 from netzatlas import db, liveness
 from netzatlas.importers.files import DeliveryError, open_delivery
 from netzatlas.importers.load import load_assets, load_reference
-from netzatlas.importers.profiles import ProfileError, load_profile
+from netzatlas.importers.profiles import Profile, ProfileError, load_profile
 from netzatlas.importers.readers import read_layers
 from netzatlas.importers.report import Report
 from netzatlas.importers.validate import Municipality, Options, validate
@@ -43,8 +43,35 @@ def _areas(conn: psycopg.Connection, municipality: str | None) -> list[Municipal
         {"m": municipality},
     ).fetchall()
     if municipality and not rows:
-        raise ImportError_(f"unknown municipality {municipality!r} (or it has no boundary)")
-    return [Municipality(r["ags"], shapely_wkb.loads(bytes(r["b"]))) for r in rows]
+        known = [r["ags"] for r in conn.execute("SELECT ags FROM municipalities ORDER BY ags").fetchall()]
+        raise ImportError_(
+            f"unknown municipality {municipality!r} (or it has no boundary); registered: {', '.join(known) or 'none'}"
+        )
+    districts: dict[str, list[dict]] = {}
+    for d in conn.execute(
+        "SELECT municipality, id, name, key FROM districts WHERE %(m)s::text IS NULL OR municipality = %(m)s "
+        "ORDER BY municipality, name",
+        {"m": municipality},
+    ).fetchall():
+        districts.setdefault(d["municipality"], []).append(d)
+    return [Municipality(r["ags"], shapely_wkb.loads(bytes(r["b"])), districts.get(r["ags"], [])) for r in rows]
+
+
+# Targets a delivery may load without an operator: the city's reference data, not anybody's assets.
+OPERATOR_FREE = ("districts", "population-cells", "district-population")
+
+
+def _needs_operator(prof: Profile, kind: str | None) -> list[str]:
+    """The targets of a profile that belong to an operator (assets; buildings without a `source`)."""
+    if kind:
+        return [kind]
+    return sorted(
+        {
+            lm.target
+            for lm in prof.layers
+            if lm.target not in OPERATOR_FREE and not (lm.target == "buildings" and lm.spec.get("source"))
+        }
+    )
 
 
 def _finish(conn: psycopg.Connection, sid: Any, status: str, report: Report, sha: str | None) -> None:
@@ -57,7 +84,7 @@ def _finish(conn: psycopg.Connection, sid: Any, status: str, report: Report, sha
 
 def run_import(
     path: Path,
-    operator: str,
+    operator: str | None,
     profile: str | None = None,
     *,
     url: str | None = None,
@@ -87,7 +114,14 @@ def run_import(
     with db.connect(url, autocommit=True) as conn:
         reap(conn)
         operators = [r["id"] for r in conn.execute("SELECT id FROM operators ORDER BY id").fetchall()]
-        if operator not in operators:
+        if operator is None:
+            needs = _needs_operator(prof, kind)
+            if needs:
+                raise ImportError_(
+                    f"profile {prof.name!r} loads {', '.join(needs)}: give --operator; registered: "
+                    f"{', '.join(operators) or '(none)'}"
+                )
+        elif operator not in operators:
             raise ImportError_(f"unknown operator {operator!r}; registered: {', '.join(operators) or '(none)'}")
         areas = _areas(conn, municipality)
         sid = None

@@ -164,3 +164,12 @@ def load_reference(conn: psycopg.Connection, plan: Plan, report: Report) -> None
     if plan.cells:
         changed = reference.upsert_population_cells(conn, plan.cells, plan.cell_attribution or "")
         report.counts["population-cells"] = {"changed": changed, "unchanged": len(plan.cells) - changed}
+        if plan.secret_cells:
+            report.counts["population-cells"]["secret"] = plan.secret_cells
+            report.notes.append(
+                f"{plan.secret_cells} cell(s) kept secret (– in the source): stored without a population, not as 0"
+            )
+    if plan.district_population:
+        changed = reference.upsert_district_population(conn, plan.district_population)
+        n = len(plan.district_population)
+        report.counts["district-population"] = {"changed": changed, "unchanged": n - changed}

@@ -30,7 +30,7 @@ import yaml
 from netzatlas.registry.kinds import KINDS, KINDS_BY_ID, SECTOR_ATTRIBUTES
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
-REFERENCE_TARGETS = ("districts", "buildings", "population-cells")
+REFERENCE_TARGETS = ("districts", "buildings", "population-cells", "district-population")
 SECTORS = "sectors"
 COMMON_FIELDS = ("external_id", "name", "status", "sensitivity", "commissioned_on", "decommissioned_on")
 TRUE_VALUES = ("1", "true", "yes", "ja", "y", "j", "x")
@@ -50,9 +50,10 @@ ASSET_KEYS = (*COMMON_FIELDS, "removed", "attributes", "references", "operator")
 # Keys per non-asset target: value specs, except those in CONSTANT_KEYS (plain values or lists of column names).
 TARGET_KEYS: dict[str, tuple[str, ...]] = {
     SECTORS: ("site", "operator", "attributes"),
-    "districts": ("name",),
+    "districts": ("name", "key"),
     "buildings": ("external_id", "households", "source"),
     "population-cells": ("id", "x", "y", "population", "source", "year", "attribution", "resolution"),
+    "district-population": ("district", "population", "year", "source"),
 }
 CONSTANT_KEYS = ("x", "y", "source", "year", "attribution", "resolution")
 # A child table's rows go into an attribute of a parent kind, joined by the parent's external id.

@@ -22,6 +22,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
+from netzatlas.importers import population
 from netzatlas.importers.profiles import REFERENCE_TARGETS, SECTORS, TRUE_VALUES, LayerMap, Profile
 from netzatlas.importers.readers import Layer
 from netzatlas.importers.report import Report
@@ -38,6 +39,7 @@ CELL_ID = re.compile(r"^CRS3035RES(\d+)(m|km)N(\d+)E(\d+)$")
 class Municipality:
     ags: str
     boundary: BaseGeometry
+    districts: list[dict] = field(default_factory=list)  # id, name, key: what a district table may name
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Plan:
     buildings: dict[tuple[str, str], list[dict]] = field(default_factory=lambda: defaultdict(list))
     cells: list[dict] = field(default_factory=list)
     cell_attribution: str | None = None
+    secret_cells: int = 0  # Zensus cells kept secret: stored without a population, never as 0
+    district_population: list[dict] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- value specs
@@ -428,16 +432,35 @@ def _reference_layer(
     cols, spec = layer.columns, lm.spec
     if lm.target == "districts":
         name = compile_spec(spec.get("name", "name"), cols)
+        key = compile_spec(spec.get("key"), cols)
+        bounds: dict[str, BaseGeometry] = {}  # each municipality's boundary widened by the tolerance, once
         for i in range(layer.count):
-            g, n = geoms[i], _text(name(i))
+            g, n, k = geoms[i], _text(name(i)), _text(key(i))
             if not n:
                 report.add(layer.name, i, None, "name", "required attribute missing")
             elif g is None or shapely.get_type_id(g) not in (3, 6):
                 report.add(layer.name, i, n, "geometry", "expected a Polygon or MultiPolygon")
             elif not g.is_valid:
                 report.add(layer.name, i, n, "geometry", "invalid geometry (use --repair)")
+            elif opts.municipality and ags[i] is None:
+                where = f"municipality {opts.municipality}"
+                report.add(layer.name, i, n, "geometry", f"district {n!r} lies outside {where}")
             elif ags[i] is not None:
-                plan.districts[ags[i]].append({"name": n, "boundary": g})
+                if ags[i] not in bounds:
+                    m = next(m for m in opts.municipalities if m.ags == ags[i])
+                    bounds[ags[i]] = m.boundary.buffer(opts.tolerance_m)
+                beyond = g.difference(bounds[ags[i]]).area
+                if beyond > 0:
+                    report.add(
+                        layer.name,
+                        i,
+                        n,
+                        "geometry",
+                        f"district {n!r} lies partly outside municipality {ags[i]} ({beyond / g.area:.0%} of its "
+                        f"area beyond the {opts.tolerance_m:g} m tolerance; check the CRS or the --municipality)",
+                    )
+                else:
+                    plan.districts[ags[i]].append({"name": n, "key": None if k is None else str(k), "boundary": g})
         return
     # buildings
     ext = compile_spec(spec.get("external_id", "id"), cols)
@@ -470,7 +493,9 @@ def _cells_layer(layer: Layer, lm: LayerMap, profile: Profile, plan: Plan, repor
     get_id, pop = compile_spec(spec.get("id"), cols), compile_spec(spec.get("population"), cols)
     x_name = next((n.lower() for n in (spec.get("x") or []) if n.lower() in cols), None)
     y_name = next((n.lower() for n in (spec.get("y") or []) if n.lower() in cols), None)
-    res_default = spec.get("resolution") or (1000 if x_name and "1km" in x_name else 100 if x_name else None)
+    res_match = re.search(r"_(\d+)(m|km)(?:_|$)", x_name or "")  # x_mp_100m, x_mp_1km_3035, x_mp_10km
+    res_named = int(res_match.group(1)) * (1000 if res_match.group(2) == "km" else 1) if res_match else None
+    res_default = spec.get("resolution") or res_named or (100 if x_name else None)
     year = spec.get("year")
     source = spec.get("source") or "Zensus"
     plan.cell_attribution = spec.get("attribution")
@@ -498,12 +523,13 @@ def _cells_layer(layer: Layer, lm: LayerMap, profile: Profile, plan: Plan, repor
         else:
             report.add(layer.name, i, None, "id", "no INSPIRE id and no cell centre columns (x_mp_*, y_mp_*)")
             continue
-        p = coerce("integer", pop(i))
-        if p is not None and not isinstance(p, int):
-            report.add(layer.name, i, cid, "population", f"expected a whole number, got {p!r}")
+        p, secret, problem = population.count(pop(i))
+        if problem:
+            report.add(layer.name, i, cid, "population", problem)
             continue
+        plan.secret_cells += secret
         inspire = f"CRS3035RES{res}mN{n_}E{e_}"
-        corners.append((inspire, res, None if p is None or p < 0 else p, e_, n_))
+        corners.append((inspire, res, p, e_, n_))
     if not corners:
         return
     boxes = np.array([shapely.box(e, n, e + r, n + r) for _, r, _, e, n in corners], dtype=object)
@@ -535,6 +561,9 @@ def validate(layers: list[Layer], profile: Profile, opts: Options, report: Repor
             continue
         if lm.target == "population-cells":
             _cells_layer(layer, lm, profile, plan, report)
+            continue
+        if lm.target == "district-population":
+            population.district_population_layer(layer, lm, opts, plan, report, compile_spec)
             continue
         crs = _layer_crs(layer, profile, opts, report)
         if crs is None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 
+from netzatlas.registry import operators
+
 ROLES = ("planner", "partner", "admin")
 
 
@@ -34,8 +36,8 @@ def create_key(conn: psycopg.Connection, role: str, operator: str | None = None,
         raise ValueError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
     if role == "partner" and not operator:
         raise ValueError("a partner key needs --operator")
-    if operator and not conn.execute("SELECT 1 FROM operators WHERE id = %s", (operator,)).fetchone():
-        raise ValueError(f"unknown operator {operator!r}")
+    if operator:
+        operators.require(conn, operator)  # an unknown id is an error listing the registered ones
     prefix = secrets.token_hex(4)
     key = f"nz_{prefix}_{secrets.token_urlsafe(32)}"
     conn.execute(

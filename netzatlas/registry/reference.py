@@ -44,13 +44,22 @@ def upsert_municipality(
 def upsert_districts(conn: psycopg.Connection, ags: str, districts: Iterable[Mapping[str, Any]]) -> None:
     for d in districts:
         conn.execute(
-            f"""INSERT INTO districts (municipality, name, boundary, approximate, note)
-                VALUES (%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), {STORAGE_SRID}), %s, %s)
+            f"""INSERT INTO districts (municipality, name, boundary, approximate, note, key)
+                VALUES (%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), {STORAGE_SRID}), %s, %s, %s)
                 ON CONFLICT (municipality, name) DO UPDATE
-                SET boundary = EXCLUDED.boundary, approximate = EXCLUDED.approximate, note = EXCLUDED.note
+                SET boundary = EXCLUDED.boundary, approximate = EXCLUDED.approximate, note = EXCLUDED.note,
+                    key = coalesce(EXCLUDED.key, districts.key)
                 WHERE (districts.approximate, districts.note) IS DISTINCT FROM (EXCLUDED.approximate, EXCLUDED.note)
+                   OR (EXCLUDED.key IS NOT NULL AND EXCLUDED.key IS DISTINCT FROM districts.key)
                    OR NOT ST_OrderingEquals(districts.boundary, EXCLUDED.boundary)""",
-            (ags, d["name"], _multi(d["boundary"]).wkb, bool(d.get("approximate", False)), d.get("note")),
+            (
+                ags,
+                d["name"],
+                _multi(d["boundary"]).wkb,
+                bool(d.get("approximate", False)),
+                d.get("note"),
+                d.get("key"),
+            ),
         )
 
 
@@ -79,6 +88,21 @@ def upsert_population_cells(conn: psycopg.Connection, cells: Iterable[Mapping[st
     )
     conn.execute("DROP TABLE stage_cells")
     return cur.rowcount
+
+
+def upsert_district_population(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Population per district and year (a public table, no row-level security); returns the rows changed."""
+    changed = 0
+    for r in rows:
+        changed += conn.execute(
+            """INSERT INTO district_population (district_id, year, population, source) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (district_id, year) DO UPDATE
+               SET population = EXCLUDED.population, source = EXCLUDED.source, loaded_at = now()
+               WHERE (district_population.population, district_population.source)
+                     IS DISTINCT FROM (EXCLUDED.population, EXCLUDED.source)""",
+            (r["district_id"], r["year"], r["population"], r["source"]),
+        ).rowcount
+    return changed
 
 
 def upsert_buildings(

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
 
+from netzatlas.registry import operators
 from netzatlas.registry.kinds import get_kind
 from netzatlas.registry.validation import Problem, ValidationError, check_attributes, check_common, check_geometry
 
@@ -150,7 +151,11 @@ def create(conn: psycopg.Connection, data: AssetInput) -> dict[str, Any]:
             f"{data.kind} with external_id {data.external_id!r} already exists for operator {data.operator!r}"
         ) from None
     except psycopg.errors.ForeignKeyViolation as e:
-        raise ValidationError(data.kind, [Problem(_fk_field(e), "refers to nothing registered")]) from None
+        ref = _fk_field(e)
+        reason = "refers to nothing registered"
+        if ref == "operator":  # the savepoint rolled back; the connection can still say what is registered
+            reason = str(operators.unknown_operator(conn, data.operator))
+        raise ValidationError(data.kind, [Problem(ref, reason)]) from None
     assert row is not None
     return row
 
