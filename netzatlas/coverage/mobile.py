@@ -104,8 +104,9 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             "panel, 3GPP TR 36.814 table A.2.1.1-2)",
             "distances": f"2D distances below {pathloss.MIN_DISTANCE_M:g} m use {pathloss.MIN_DISTANCE_M:g} m; "
             f"no transmitter is evaluated beyond {p['max_range_m']:g} m or where it cannot reach the threshold",
-            "validity": "38.901 UMa/UMi: 10 m - 5 km; COST-231 Hata: 1500-2000 MHz, 1-20 km, hb 30-200 m "
-            "(used outside these ranges as an extrapolation)",
+            "validity": "38.901 UMa/UMi (table 7.4.1-1): 0.5-100 GHz, 10 m - 5 km, receiver 1.5-22.5 m; COST-231 "
+            "Hata: 1500-2000 MHz, 1-20 km, hb 30-200 m, hm 1-10 m; a sector evaluated outside them is an "
+            "extrapolation and is listed under validity with what lies outside",
             "raster": f"EPSG:25832 at {p['resolution_m']:g} m, pixel centres; levels below the threshold are nodata",
             "population": POPULATION_RULE + "; a cell's people are spread evenly over the pixels whose centre it holds",
         },
@@ -160,6 +161,8 @@ def run(ctx: Context) -> dict[str, Any]:
         progress=lambda done, total: ctx.report(0.05 + 0.6 * done / max(total, 1), f"sector {done}/{total}"),
     )
     ctx.lap("radio")
+    described = model_description(p, dem is not None)
+    described["validity"] = validity_report(p, model, txs, sectors, res.reach_m, dem)
     inside = grid.mask(ctx.boundary)
     levels = res.levels[: len(layers)]
     levels[:, ~inside] = radio.NODATA
@@ -185,7 +188,7 @@ def run(ctx: Context) -> dict[str, Any]:
     good_any = (any_levels >= p["good_threshold_dbm"]).any(axis=0) if bands else np.zeros(inside.shape, bool)
     ctx.report(0.7, "writing rasters")
     tags = {
-        "netzatlas_model": orjson.dumps(model_description(p, dem is not None)).decode(),
+        "netzatlas_model": orjson.dumps(described).decode(),
         "netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode(),
     }
     out = ctx.out_dir
@@ -209,15 +212,51 @@ def run(ctx: Context) -> dict[str, Any]:
     stats["sectors"] = len(txs)
     stats["sectors_reaching_threshold"] = res.transmitters
     stats["pixel_sector_evaluations"] = res.evaluations
+    stats["sectors_outside_validity"] = described["validity"]["sectors_outside"]
     stats["pixels"] = int(inside.sum())
     ctx.lap("aggregates")
     ctx.report(1.0, "mobile done")
     inputs.update(sectors_in_service=len(txs), sites=len({s["site_id"] for s in sectors}), operators=len(operators))
     return {
-        "model": model_description(p, dem is not None),
+        "model": described,
         "input_counts": inputs,
         "statistics": stats,
         "outputs": outputs,
+    }
+
+
+def validity_report(
+    p: dict[str, Any],
+    model: radio.RadioModel,
+    txs: list[radio.Transmitter],
+    sectors: list[Any],
+    reach_m: list[float],
+    dem: radio.Terrain | None,
+) -> dict[str, Any]:
+    """Every evaluated sector used outside its model's validity ranges, with counts per quantity."""
+    flagged = []
+    for tx, s, r in zip(txs, sectors, reach_m, strict=True):
+        outside = radio.validity(tx, model, r, dem) if r > 0 else {}
+        if outside:
+            flagged.append(
+                {
+                    "site": s["site_external_id"],
+                    "operator": s["operator"],
+                    "sector": s["sector"],
+                    "layer": f"{s['technology']} {s['band']}",
+                    "outside": outside,
+                }
+            )
+    counts: dict[str, int] = {}
+    for f in flagged:
+        for k in f["outside"]:
+            counts[k] = counts.get(k, 0) + 1
+    return {
+        "ranges": {k: list(v) for k, v in pathloss.VALIDITY[p["model"]].items()},
+        "sectors_evaluated": sum(1 for r in reach_m if r > 0),
+        "sectors_outside": len(flagged),
+        "sectors_outside_by_quantity": dict(sorted(counts.items())),
+        "sectors": flagged,
     }
 
 

@@ -217,6 +217,35 @@ def reach(
     )
 
 
+def validity(tx: Transmitter, model: RadioModel, reach_m: float, terrain: Terrain | None = None) -> dict[str, str]:
+    """Where a transmitter's use leaves its model's validity ranges (pathloss.VALIDITY): {quantity: what}.
+
+    Distances are those evaluated (MIN_DISTANCE_M up to reach_m, the farthest range where the threshold can be
+    reached); over a DEM the antenna height is its height above a receiver's ground, over the DEM's range.
+    """
+    ranges = pathloss.VALIDITY[model.name]
+    out: dict[str, str] = {}
+
+    def check(key: str, lo_v: float, hi_v: float, unit: str) -> None:
+        lo, hi = ranges[key]
+        if lo_v < lo or hi_v > hi:
+            span = f"{lo_v:g}" if lo_v == hi_v else f"{lo_v:g}-{hi_v:g}"
+            out[key.rsplit("_", 1)[0]] = f"{span} {unit} outside {lo:g}-{hi:g} {unit}"
+
+    check("frequency_mhz", tx.frequency_mhz, tx.frequency_mhz, "MHz")
+    if reach_m > 0:
+        check("distance_m", pathloss.MIN_DISTANCE_M, round(reach_m), "m")
+    if "bs_height_m" in ranges:
+        h_lo = h_hi = tx.height_m
+        if terrain is not None:
+            top = float(terrain.at(np.array([tx.x]), np.array([tx.y]))[0]) + tx.height_m
+            floor = model.ue_height_m + 1.0
+            h_lo, h_hi = round(max(top - terrain.zmax, floor), 1), round(max(top - terrain.zmin, floor), 1)
+        check("bs_height_m", h_lo, h_hi, "m")
+    check("ue_height_m", model.ue_height_m, model.ue_height_m, "m")
+    return out
+
+
 @dataclass
 class Result:
     levels: np.ndarray  # float32 (bands, height, width); NODATA where below the threshold or out of reach

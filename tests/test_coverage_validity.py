@@ -1,0 +1,119 @@
+"""Models used outside their validity ranges are flagged per sector in the run; N_RB errors name the sector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from shapely.geometry import Point
+
+from netzatlas.coverage import radio, runs
+from netzatlas.registry import service
+from netzatlas.registry.service import AssetInput
+
+from .conftest import TEST_AGS
+
+
+def _tx(f: float, h: float = 30.0) -> radio.Transmitter:
+    return radio.Transmitter(x=0.0, y=0.0, height_m=h, frequency_mhz=f, eirp_dbm=60.0, band=0)
+
+
+def test_validity_of_one_transmitter():
+    uma, hata = radio.RadioModel(name="uma"), radio.RadioModel(name="hata")
+    assert radio.validity(_tx(1800), uma, 3000.0) == {}
+    assert radio.validity(_tx(1800), uma, 7000.0) == {"distance": "10-7000 m outside 10-5000 m"}
+    assert radio.validity(_tx(1800), hata, 3000.0) == {"distance": "10-3000 m outside 1000-20000 m"}
+    assert radio.validity(_tx(800, h=20), hata, 0.0) == {
+        "frequency": "800 MHz outside 1500-2000 MHz",
+        "bs_height": "20 m outside 30-200 m",
+    }
+    assert radio.validity(_tx(1800), radio.RadioModel(name="umi", ue_height_m=1.0), 100.0) == {
+        "ue_height": "1 m outside 1.5-22.5 m"
+    }
+
+
+# A partner's export: a rooftop LTE 800 site in the centre and an NR 3.6 GHz site to the east, heights as built.
+SITES = [
+    ("DE-RP-4711", 455000, 5495000, "LTE", "B20", 806, 10, 22.5),
+    ("DE-RP-4712", 457500, 5495500, "NR", "n78", 3650, 100, 34.0),
+]
+
+
+@pytest.fixture
+def sites(conn, db_url):
+    for ext, x, y, tech, band, f, bw, h in SITES:
+        sectors = [
+            {
+                "sector": i + 1,
+                "technology": tech,
+                "band": band,
+                "frequency_mhz": f,
+                "azimuth_deg": 120.0 * i + 30,
+                "mech_tilt_deg": 0,
+                "elec_tilt_deg": 4,
+                "height_m": h,
+                "eirp_dbm": 61.5,
+                "bandwidth_mhz": bw,
+            }
+            for i in range(3)
+        ]
+        service.create(
+            conn,
+            AssetInput(
+                kind="mobile-sites",
+                operator="telco",
+                external_id=ext,
+                geometry=Point(x, y),
+                status="in_service",
+                attributes={"sectors": sectors},
+            ),
+        )
+    return db_url
+
+
+def test_hata_outside_its_range_is_flagged_per_sector(sites):
+    r = runs.start(sites, "mobile", TEST_AGS, {"resolution_m": 100, "model": "hata"})
+    assert r["status"] == "succeeded", r["message"]
+    v = r["model"]["validity"]
+    assert v["sectors_evaluated"] == 6 and v["sectors_outside"] == 6
+    assert r["statistics"]["sectors_outside_validity"] == 6
+    # every sector is evaluated below 1 km; the 800 MHz and 3.6 GHz carriers are outside 1500-2000 MHz;
+    # the 22.5 m rooftop is below 30 m
+    assert v["sectors_outside_by_quantity"] == {"bs_height": 3, "distance": 6, "frequency": 6}
+    first = next(s for s in v["sectors"] if s["site"] == "DE-RP-4711" and s["sector"] == 1)
+    assert first["outside"]["frequency"] == "806 MHz outside 1500-2000 MHz"
+    assert first["outside"]["bs_height"] == "22.5 m outside 30-200 m"
+    assert first["layer"] == "LTE B20" and first["operator"] == "telco"
+    uma = runs.start(sites, "mobile", TEST_AGS, {"resolution_m": 100})
+    assert uma["model"]["validity"]["sectors_outside"] == 0
+    assert uma["statistics"]["sectors_outside_validity"] == 0
+
+
+def test_a_bandwidth_outside_the_3gpp_tables_fails_the_run_naming_the_sector(conn, sites):
+    service.create(
+        conn,
+        AssetInput(
+            kind="mobile-sites",
+            operator="telco",
+            external_id="DE-RP-4713",
+            geometry=Point(456000, 5496000),
+            status="in_service",
+            attributes={
+                "sectors": [
+                    {
+                        "sector": 2,
+                        "technology": "NR",
+                        "band": "n1",
+                        "frequency_mhz": 2140,
+                        "azimuth_deg": 90,
+                        "height_m": 30,
+                        "eirp_dbm": 60,
+                        "bandwidth_mhz": 100,
+                    }
+                ]
+            },
+        ),
+    )
+    r = runs.start(sites, "mobile", TEST_AGS, {"resolution_m": 100})
+    assert r["status"] == "failed"
+    assert "site DE-RP-4713 (telco) sector 2: NR channel bandwidth 100 MHz at 15 kHz" in r["message"]
+    assert np.isfinite(radio.rsrp_offset_db("NR", 100, 3650))
