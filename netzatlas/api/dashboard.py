@@ -30,8 +30,11 @@ ANALYSES = ("fiber", "mobile", "iot")
 DISTRICT_COLUMNS = (
     ("name", "District", "text"),
     ("buildings", "Buildings", "int"),
-    ("fiber_passed", "Homes passed", "int"),
-    ("fiber_share_passed", "Homes passed", "share"),
+    ("fiber_households_passed", "Homes passed (households)", "int"),
+    ("fiber_share_households_passed", "Homes passed (households)", "share"),
+    ("fiber_passed", "Buildings passed", "int"),
+    ("fiber_share_passed", "Buildings passed", "share"),
+    ("fiber_prepared", "Buildings prepared (empty duct or trench)", "int"),
     ("fiber_connected", "Connected", "int"),
     ("fiber_planned", "Passed once planned is built", "int"),
     ("mobile_share_population", "Mobile coverage (population)", "share"),
@@ -42,7 +45,7 @@ DISTRICT_COLUMNS = (
     ("devices_unavailable", "Without their connectivity", "int"),
 )
 CHARTS = (
-    ("fiber_share_passed", "Homes passed by fiber"),
+    ("fiber_share_households_passed", "Homes (households) passed by fiber"),
     ("mobile_share_population", "Population with mobile coverage"),
     ("white_share_population", "Population in white spots"),
 )
@@ -108,6 +111,11 @@ async def summary(request: Request) -> dict[str, Any]:
             if analysis == "fiber":
                 row.update(
                     fiber_passed=m.get("passed"),
+                    fiber_households_passed=m.get("households_passed"),
+                    fiber_share_households_passed=(
+                        m["households_passed"] / m["households"] if m.get("households") else None
+                    ),
+                    fiber_prepared=m.get("prepared"),
                     fiber_connected=m.get("connected"),
                     fiber_planned=m.get("planned"),
                     fiber_share_passed=r["share_covered"],

@@ -110,6 +110,45 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             "raster": f"EPSG:25832 at {p['resolution_m']:g} m, pixel centres; levels below the threshold are nodata",
             "population": POPULATION_RULE + "; a cell's people are spread evenly over the pixels whose centre it holds",
         },
+        **({"definitions": definitions(p)} if kind == "RSRP" else {}),
+    }
+
+
+# The classes the dashboard shows, with their source. The Mobilfunk-Monitoring of the Bundesnetzagentur
+# (https://www.bundesnetzagentur.de/mobilfunkmonitoring) maps areas without 4G or 5G from any operator as white
+# spots ("weiße Flecken") and areas with 4G/5G from at least one but not all operators as grey spots ("graue
+# Flecken"). It publishes no RSRP value for "covered", so the thresholds are the run's own assumption.
+def definitions(p: dict[str, Any]) -> dict[str, Any]:
+    thr = f"RSRP >= {p['threshold_dbm']:g} dBm"
+    source = "Bundesnetzagentur, Mobilfunk-Monitoring (white and grey spots, 4G/5G)"
+    return {
+        "covered": {
+            "definition": f"4G (LTE) or 5G (NR) from at least one operator: best-server {thr} in some band",
+            "source": "the run's threshold (see thresholds)",
+        },
+        "white_spot": {
+            "definition": f"no 4G/5G from any operator ({thr} in no band of any operator)",
+            "source": source,
+        },
+        "grey_spot": {
+            "definition": f"4G/5G ({thr}) from at least one but not from all operators of the run",
+            "source": source,
+        },
+        "thresholds": {
+            "LTE": {
+                "threshold_dbm": p["threshold_dbm"],
+                "good_threshold_dbm": p["good_threshold_dbm"],
+                "quantity": "RSRP, 3GPP TS 36.214 section 5.1.1",
+            },
+            "NR": {
+                "threshold_dbm": p["threshold_dbm"],
+                "good_threshold_dbm": p["good_threshold_dbm"],
+                "quantity": "SS-RSRP, 3GPP TS 38.215 section 5.1.1",
+            },
+            "source": "the run's assumption: no official RSRP value defines coverage (the Mobilfunk-Monitoring maps "
+            "the operators' own coverage data); the same values apply to LTE and NR unless set otherwise",
+        },
+        "operators": "every operator with an in-service sector within reach of the municipality",
     }
 
 
