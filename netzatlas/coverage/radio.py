@@ -83,6 +83,21 @@ class Terrain:
         r, c, _ = self.grid.index(x, y)
         return self.z[r, c]
 
+    def along(self, x: float, y: float, dx: np.ndarray, dy: np.ndarray) -> Callable[[float], np.ndarray]:
+        """Ground at (x + t dx, y + t dy) as a function of t: the profile lookups of every path of a window,
+        in pixel units (int32 indices into the flat raster; points off the grid take its edge)."""
+        g = self.grid
+        c0, r0 = np.float32((x - g.x0) / g.res), np.float32((g.y0 - y) / g.res)
+        dc, dr = (dx / np.float32(g.res)).astype(np.float32), (-dy / np.float32(g.res)).astype(np.float32)
+        flat = self.z.ravel()
+
+        def ground(t: float) -> np.ndarray:
+            c = np.clip(np.floor(c0 + dc * np.float32(t)), 0, g.width - 1).astype(np.int32)
+            r = np.clip(np.floor(r0 + dr * np.float32(t)), 0, g.height - 1).astype(np.int32)
+            return flat[r * g.width + c]
+
+        return ground
+
 
 def level(
     tx: Transmitter, model: RadioModel, x: np.ndarray, y: np.ndarray, terrain: Terrain | None = None
