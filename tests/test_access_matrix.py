@@ -211,6 +211,11 @@ def _reads(w: World) -> dict[tuple[str, str], list[str]]:
         ("GET", "/health"): ["/health"],
         ("GET", "/signin"): ["/signin?next=/dashboard"],
         ("MOUNT", "/static"): ["/static/map.js"],
+        # admin only (401/403 for the others); tests/test_municipalities.py tests what they answer
+        ("GET", "/municipalities"): ["/municipalities"],
+        ("GET", "/municipalities/{ags}"): ["/municipalities/07319000"],
+        ("GET", "/operators"): ["/operators"],
+        ("GET", "/operators/{operator_id}"): [f"/operators/{PARTNER_OP}"],
     }
 
 
@@ -227,6 +232,9 @@ WRITES = {
     ("POST", "/processes/{process_id}/execution"),
     ("POST", "/jobs/{job_id}/publication"),
     ("DELETE", "/jobs/{job_id}/publication"),
+    ("POST", "/municipalities"),
+    ("DELETE", "/municipalities/{ags}"),
+    ("POST", "/operators"),
 }
 
 
