@@ -2,7 +2,9 @@
 
 Every number comes from the stored coverage runs (statistics of the run, `coverage_districts` of the run,
 `coverage_devices`), so the dashboard shows exactly what `/jobs/{id}/results` and the coverage collections
-report. The same summary is served as JSON (`f=json`), CSV and GeoPackage.
+report. The same summary is served as JSON (`f=json`), CSV and GeoPackage. It is of one municipality (the first
+by AGS, or `?municipality=AGS`) and of that municipality's runs only; row-level security decides which runs exist
+for the caller.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -22,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from netzatlas.api.errors import ApiError, bad_request, not_found
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import json_response, wants_html
+from netzatlas.api.pages import choose, html_error, municipalities
 from netzatlas.coverage import runs
 
 router = APIRouter()
@@ -44,6 +48,8 @@ DISTRICT_COLUMNS = (
     ("devices", "Sensors and actuators", "int"),
     ("devices_unavailable", "Without their connectivity", "int"),
 )
+# District columns weighted by population: without population they are unknown (never 0).
+POPULATION_KEYS = ("mobile_share_population", "white_share_population", "grey_share_population")
 CHARTS = (
     ("fiber_share_households_passed", "Homes (households) passed by fiber"),
     ("mobile_share_population", "Population with mobile coverage"),
@@ -60,9 +66,11 @@ async def _fetch(request: Request, sql: str, params: Any = None) -> list[dict[st
 async def _run(request: Request, analysis: str, ags: str, run_id: str | None) -> dict[str, Any] | None:
     cols = "id::text, analysis, status, statistics, parameters, created_at, finished_at"
     if run_id:
-        rows = await _fetch(request, f"SELECT {cols} FROM coverage_runs WHERE id::text = %s", (run_id,))
+        rows = await _fetch(
+            request, f"SELECT {cols} FROM coverage_runs WHERE id::text = %s AND municipality = %s", (run_id, ags)
+        )
         if not rows or rows[0]["analysis"] != analysis or rows[0]["status"] != "succeeded":
-            raise bad_request(f"{analysis}: {run_id!r} is no succeeded {analysis} run")
+            raise bad_request(f"{analysis}: {run_id[:40]!r} is no succeeded {analysis} run of municipality {ags}")
         return rows[0]
     rows = await _fetch(
         request,
@@ -78,15 +86,21 @@ def _share(metrics: dict[str, Any], key: str, weight: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def _population(mobile: dict[str, Any] | None) -> float | None:
+    """The population the latest mobile run weighted its shares with; None (unknown) when it found none: a
+    municipality has people, so 0 means no population is registered for it."""
+    value = (mobile or {}).get("population")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+
+
 async def summary(request: Request) -> dict[str, Any]:
     """Municipality totals and the district table of the chosen (default: latest) runs."""
     q = request.query_params
-    municipalities = await _fetch(request, "SELECT ags, name FROM municipalities ORDER BY ags")
-    if not municipalities:
+    known = await municipalities(request)
+    municipality = choose(request, known)
+    if municipality is None:
         raise not_found("no municipality is registered")
-    ags = q.get("municipality") or municipalities[0]["ags"]
-    if ags not in {m["ags"] for m in municipalities}:
-        raise not_found(f"no municipality {ags!r}")
+    ags = municipality["ags"]
     chosen = {a: await _run(request, a, ags, q.get(a)) for a in ANALYSES}
     districts = await _fetch(
         request,
@@ -129,6 +143,10 @@ async def summary(request: Request) -> dict[str, Any]:
                 )
             else:
                 row.update(devices=m.get("devices"), devices_unavailable=m.get("devices_unavailable"))
+    if chosen["mobile"]:
+        # a mobile run without population for a district (no population registered there): "unknown", not 0
+        for row in rows.values():
+            row["_unknown"] = [k for k in POPULATION_KEYS if row.get(k) is None]
     stats = {a: (r["statistics"] if r else None) for a, r in chosen.items()}
     unconnected: list[dict[str, Any]] = []
     if chosen["iot"]:
@@ -145,12 +163,13 @@ async def summary(request: Request) -> dict[str, Any]:
         if isinstance(v, dict) and (k[:3] in ("LTE", "NR ") or k.startswith("operator "))
     }
     return {
-        "municipality": next(m for m in municipalities if m["ags"] == ags),
-        "municipalities": municipalities,
+        "municipality": {"ags": ags, "name": municipality["name"]},
+        "municipalities": [{"ags": m["ags"], "name": m["name"]} for m in known],
         "runs": {
             a: ({"id": r["id"], "finished_at": r["finished_at"].isoformat()} if r else None) for a, r in chosen.items()
         },
         "statistics": stats,
+        "population": _population(stats["mobile"]),
         "technologies": technologies,
         "unconnected": unconnected,
         "districts": [{k: v for k, v in row.items()} for row in rows.values()],
@@ -163,15 +182,15 @@ def _public(s: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/dashboard", include_in_schema=False)
 async def dashboard(request: Request) -> Response:
-    s = await summary(request)
-    q = request.query_params
-    comparison = None
-    if q.get("a") and q.get("b"):
-        try:
-            comparison = await run_in_threadpool(runs.compare, request.app.state.database_url, q["a"], q["b"])
-        except (runs.RunError, LookupError, ValueError) as e:
-            raise bad_request(f"compare: {e}") from None
-    if not wants_html(request):
+    html = wants_html(request)
+    try:
+        s = await summary(request)
+        comparison = await _comparison(request, s["municipality"]["ags"])
+    except ApiError as e:
+        if html:  # a browser gets the error as a page, with the same status and description
+            return html_error(request, e)
+        raise
+    if not html:
         return json_response(
             {**_public(s), "comparison": comparison},
         )
@@ -181,6 +200,13 @@ async def dashboard(request: Request) -> Response:
            WHERE municipality = %s AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 30""",
         (s["municipality"]["ags"],),
     )
+    # the downloads and the JSON link name the municipality shown, also when it was the default
+    query = urlencode(
+        [
+            *((k, v) for k, v in request.query_params.multi_items() if k != "municipality"),
+            ("municipality", s["municipality"]["ags"]),
+        ]
+    )
     return render(
         request,
         "dashboard.html",
@@ -189,8 +215,29 @@ async def dashboard(request: Request) -> Response:
         charts=CHARTS,
         recent=recent,
         comparison=comparison,
-        query=str(request.url.query),
+        query=query,
     )
+
+
+async def _comparison(request: Request, ags: str) -> dict[str, Any] | None:
+    """Runs `a` and `b` compared; both must be runs of the municipality shown."""
+    q = request.query_params
+    if not (q.get("a") and q.get("b")):
+        return None
+    ids = [q["a"], q["b"]]
+    found = {
+        r["id"]
+        for r in await _fetch(
+            request, "SELECT id::text FROM coverage_runs WHERE id::text = ANY(%s) AND municipality = %s", (ids, ags)
+        )
+    }
+    for run_id in ids:
+        if run_id not in found:
+            raise bad_request(f"compare: {run_id[:40]!r} is no run of municipality {ags}")
+    try:
+        return await run_in_threadpool(runs.compare, request.app.state.database_url, q["a"], q["b"])
+    except (runs.RunError, LookupError, ValueError) as e:
+        raise bad_request(f"compare: {e}") from None
 
 
 @router.get("/dashboard/districts.csv", include_in_schema=False)

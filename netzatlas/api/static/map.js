@@ -113,13 +113,20 @@
   operatorSel.addEventListener("change", () => { filters.operator = operatorSel.value; applyFilters(); });
   statusSel.addEventListener("change", () => { filters.status = statusSel.value; applyFilters(); });
 
-  // District selection: zoom there and outline it.
+  // Municipality selection: the page of the other municipality (its districts, runs and bounds come from the server).
+  const municipalityForm = document.getElementById("municipality-form");
+  municipalityForm.municipality.addEventListener("change", () => municipalityForm.submit());
+
+  // District selection (districts of this municipality only): zoom there and outline it. District names repeat
+  // between municipalities, so the outline matches the municipality too.
   const districtSel = document.getElementById("district");
+  const ags = cfg.municipality ? cfg.municipality.ags : "";
   cfg.districts.forEach((d, i) => option(districtSel, String(i), d.name));
   districtSel.addEventListener("change", () => {
     const d = cfg.districts[Number(districtSel.value)];
     const b = d ? d.bbox : cfg.bounds;
-    map.setFilter("district-selected", ["==", ["get", "name"], d ? d.name : ""]);
+    map.setFilter("district-selected",
+      ["all", ["==", ["get", "name"], d ? d.name : ""], ["==", ["get", "municipality"], ags]]);
     map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 30, duration: 0 });
   });
 
