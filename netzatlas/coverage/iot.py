@@ -1,7 +1,11 @@
 """IoT connectivity: devices whose stated connectivity is unavailable where they stand; density gaps.
 
-LoRaWAN: gateway coverage at 868 MHz with the same radio code as mobile (omnidirectional gateways).
-NB-IoT, LTE-M, LTE, 5G: the latest succeeded mobile run (any operator, RSRP >= its threshold).
+LoRaWAN: the uplink from the device to the best gateway (device EIRP, path loss with the same radio code as
+mobile, gateway antenna gain; omnidirectional gateways), closed at the lowest spreading factor whose 125 kHz
+sensitivity it reaches (parameters.LORAWAN_SENSITIVITY_DBM).
+NB-IoT, LTE-M: the coupling loss to the best in-service LTE sector against the coverage enhancement levels of
+3GPP TR 45.820 (NB-IoT, MCL 164 dB) and TR 36.888 (LTE-M, MCL 155.7 dB).
+LTE, 5G: the latest succeeded mobile run (any operator, RSRP >= its threshold).
 Fiber: an in-service fiber route or distribution node within the drop distance.
 Density gaps: INSPIRE 100 m cells farther than a sensor type's service radius from any sensor of it.
 """
@@ -17,7 +21,7 @@ import rasterio
 import shapely
 
 from netzatlas import db
-from netzatlas.coverage import radio, rasters, runs, terrain
+from netzatlas.coverage import antenna, radio, rasters, runs, terrain
 from netzatlas.coverage.fiber import NODES, ROUTES
 from netzatlas.coverage.grid import (
     CELL_M,
@@ -30,12 +34,15 @@ from netzatlas.coverage.grid import (
     store_cells,
     to_inspire,
 )
+from netzatlas.coverage.mobile import SECTORS_SQL, radio_model
 from netzatlas.coverage.mobile import model_description as radio_description
-from netzatlas.coverage.mobile import radio_model
 from netzatlas.coverage.parameters import ParameterError
 from netzatlas.coverage.runs import Context
 
-MOBILE_TECH = {"nbiot": "LTE", "ltem": "LTE", "lte": "LTE", "5g": "NR"}
+MOBILE_TECH = {"lte": "LTE", "5g": "NR"}
+# NB-IoT and LTE-M run in LTE carriers (in-band, guard band or standalone re-farmed LTE spectrum): their coupling
+# loss is to the in-service LTE sectors, and each has its own coverage enhancement levels (parameters.py).
+CE_PARAM = {"nbiot": "nbiot_ce_coupling_loss_db", "ltem": "ltem_ce_coupling_loss_db"}
 
 DEVICES_SQL = """
     SELECT id::text AS id, kind, coalesce(attributes->>'sensor_type', attributes->>'actuator_type') AS device_type,
@@ -94,6 +101,46 @@ def _mobile_levels(run: dict[str, Any], xs: np.ndarray, ys: np.ndarray) -> dict[
     return out
 
 
+def _coupling_loss(
+    lte: list[dict[str, Any]],
+    model: radio.RadioModel,
+    p: dict[str, Any],
+    xs: np.ndarray,
+    ys: np.ndarray,
+    dem: radio.Terrain | None,
+    wanted: list[bool],
+) -> np.ndarray:
+    """Least coupling loss (dB) from any in-service LTE sector to each wanted device (inf elsewhere).
+
+    Coupling loss is the loss between the antenna connectors with the antenna gains included (3GPP TR 36.888
+    section 5): path loss + indoor loss - the sector antenna's gain towards the device (its boresight gain
+    `sector_antenna_gain_dbi` plus the 38.901 pattern) - the device's 0 dBi. With EIRP 0 and the boresight gain
+    removed, radio.level gives exactly minus that.
+    """
+    out = np.full(len(xs), np.inf)
+    idx = np.nonzero(np.asarray(wanted, dtype=bool))[0]
+    if not len(idx) or not lte:
+        return out
+    best = np.full(len(idx), -np.inf, np.float32)
+    for s in lte:
+        tx = radio.Transmitter(
+            x=s["x"],
+            y=s["y"],
+            height_m=s["height_m"],
+            frequency_mhz=s["frequency_mhz"],
+            eirp_dbm=p["sector_antenna_gain_dbi"],
+            band=0,
+            azimuth_deg=s["azimuth_deg"],
+            tilt_deg=s["tilt_deg"],
+            h_beamwidth_deg=s["h_beamwidth_deg"],
+            v_beamwidth_deg=s["v_beamwidth_deg"],
+            offset_db=-p["indoor_loss_db"],
+        )
+        best = np.maximum(best, radio.level(tx, model, xs[idx], ys[idx], dem))
+    out[idx] = -best.astype(np.float64)
+    return out
+
+
 def density_gaps(conn: Any, keys: np.ndarray, radii: dict[str, float]) -> dict[str, np.ndarray]:
     """Per sensor type, the keys of cells whose centre is farther than the radius from every sensor of the type."""
 
@@ -122,6 +169,19 @@ def run(ctx: Context) -> dict[str, Any]:
         devices = conn.execute(DEVICES_SQL, {"ags": ctx.municipality}).fetchall()
         gateways = conn.execute(GATEWAYS_SQL, {"ags": ctx.municipality, "range": p["max_range_m"]}).fetchall()
         mobile = _mobile_run(conn, ctx)
+        lte = [
+            s
+            for s in conn.execute(
+                SECTORS_SQL,
+                {
+                    "ags": ctx.municipality,
+                    "range": p["max_range_m"],
+                    "h_bw": antenna.DEFAULT_H_BEAMWIDTH_DEG,
+                    "v_bw": antenna.DEFAULT_V_BEAMWIDTH_DEG,
+                },
+            ).fetchall()
+            if s["technology"] == "LTE"
+        ]
         fiber_ok = {
             r["id"]
             for r in conn.execute(
@@ -144,15 +204,17 @@ def run(ctx: Context) -> dict[str, Any]:
             frequency_mhz=g["frequency_mhz"]
             if g["frequency_mhz"] and g["frequency_mhz"] < 1000
             else p["lorawan_frequency_mhz"],
-            eirp_dbm=g["eirp_dbm"] if g["eirp_dbm"] is not None else p["gateway_eirp_dbm"],
+            # the uplink, by reciprocity of the path loss: the device's EIRP received through the gateway antenna
+            eirp_dbm=p["device_eirp_dbm"] + p["gateway_antenna_gain_dbi"],
             band=0,
             offset_db=-p["indoor_loss_db"],
         )
         for g in gateways
     ]
+    sens = p["lorawan_sensitivity_dbm"]
     ctx.lap("inputs")
     ctx.report(0.1, f"{len(devices)} devices, {len(txs)} LoRaWAN gateways")
-    thr = p["lorawan_threshold_dbm"]
+    thr = min(sens.values())  # the most robust spreading factor: the uplink closes at all when it reaches this
     res = radio.best_server(grid, txs, model, thr, 1, terrain=dem)
     inside = grid.mask(ctx.boundary)
     lora = res.levels[0]
@@ -164,14 +226,36 @@ def run(ctx: Context) -> dict[str, Any]:
     for tx in txs:  # exact levels at the devices (not the pixel value)
         lora_at = np.maximum(lora_at, radio.level(tx, model, xs, ys, dem))
     mob = _mobile_levels(mobile, xs, ys) if mobile and devices else {}
+    cl = _coupling_loss(lte, model, p, xs, ys, dem, [d["connectivity"] in CE_PARAM for d in devices])
     mob_thr = mobile["parameters"]["threshold_dbm"] if mobile else None
     rows = []
     for i, d in enumerate(devices):
         c = d["connectivity"]
-        level = None
+        level, link, loss, klass = None, None, None, None
         if c == "lorawan":
-            level = float(lora_at[i])
-            ok, why = level >= thr, f"best gateway level {level:.1f} dBm vs threshold {thr:g} dBm"
+            level, link = float(lora_at[i]), "uplink"
+            klass = next((sf for sf, v in sorted(sens.items(), key=lambda kv: -kv[1]) if level >= v), None)
+            ok = klass is not None
+            why = (
+                f"uplink {level:.1f} dBm at the best gateway closes at {klass} ({sens[klass]:g} dBm)"
+                if ok
+                else f"uplink {level:.1f} dBm at the best gateway is below the {thr:g} dBm of the slowest SF"
+            )
+        elif c in CE_PARAM:
+            levels = p[CE_PARAM[c]]
+            link = "coupling loss"
+            if not lte:
+                ok, why = False, "no in-service LTE sector within reach"
+            else:
+                loss = float(cl[i])
+                klass = next((k for k, v in sorted(levels.items(), key=lambda kv: kv[1]) if loss <= v), None)
+                ok = klass is not None
+                mcl = max(levels.values())
+                why = (
+                    f"coupling loss {loss:.1f} dB to the best LTE sector: {klass} (up to {levels[klass]:g} dB)"
+                    if ok
+                    else f"coupling loss {loss:.1f} dB to the best LTE sector exceeds the MCL of {mcl:g} dB"
+                )
         elif c in MOBILE_TECH:
             tech = MOBILE_TECH[c]
             if mobile is None:
@@ -179,7 +263,7 @@ def run(ctx: Context) -> dict[str, Any]:
             elif tech not in mob:
                 ok, why = False, f"no {tech} sector in mobile run {mobile['id']}"
             else:
-                level = float(mob[tech][i])
+                level, link = float(mob[tech][i]), "downlink"
                 ok = level >= mob_thr
                 why = f"{tech} best server {level:.1f} dBm vs threshold {mob_thr:g} dBm (mobile run {mobile['id']})"
         elif c == "fiber":
@@ -203,6 +287,9 @@ def run(ctx: Context) -> dict[str, Any]:
                 ok,
                 None if level is None or not np.isfinite(level) else round(level, 2),
                 why,
+                link,
+                None if loss is None or not np.isfinite(loss) else round(loss, 2),
+                klass,
             )
         )
     ctx.report(0.5, "devices assessed")
@@ -211,7 +298,7 @@ def run(ctx: Context) -> dict[str, Any]:
             ctx.out_dir / "lorawan.tif",
             grid,
             lora,
-            [f"best LoRaWAN gateway level dBm ({p['lorawan_frequency_mhz']:g} MHz)"],
+            [f"LoRaWAN uplink level at the best gateway dBm ({p['lorawan_frequency_mhz']:g} MHz)"],
             radio.NODATA,
             {"netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode()},
         )
@@ -230,7 +317,19 @@ def run(ctx: Context) -> dict[str, Any]:
         rasters.copy_rows(
             conn,
             "coverage_devices",
-            ("run_id", "asset_id", "kind", "device_type", "connectivity", "available", "level_dbm", "reason"),
+            (
+                "run_id",
+                "asset_id",
+                "kind",
+                "device_type",
+                "connectivity",
+                "available",
+                "level_dbm",
+                "reason",
+                "link",
+                "coupling_loss_db",
+                "link_class",
+            ),
             rows,
         )
         store_cells(conn, cells)
@@ -302,22 +401,53 @@ def run(ctx: Context) -> dict[str, Any]:
     ctx.lap("results")
     ctx.report(1.0, "iot done")
     desc = radio_description({**p, "threshold_dbm": thr}, dem is not None, kind="level")
+    desc["assumptions"].pop("population", None)  # the IoT run weights nothing by population
+    desc["assumptions"].pop("thresholds_dbm", None)  # replaced by the per-technology definitions below
+    model_name = desc["name"]
     desc["name"] = "IoT connectivity"
     desc["description"] = (
-        "Devices in service whose stated connectivity is unavailable where they stand. LoRaWAN: "
-        + desc["description"].replace(
-            "in-service sectors per operator, technology and band, and over all operators",
-            "in-service LoRaWAN gateways (omnidirectional)",
-        )
-        + " NB-IoT/LTE-M/LTE and 5G: any-operator RSRP of "
+        "Devices in service whose stated connectivity is unavailable where they stand. Path loss for LoRaWAN, "
+        f"NB-IoT and LTE-M: {model_name} with the "
+        "run's LOS and terrain settings and the 3GPP TR 38.901 sector pattern. LoRaWAN: uplink level at the best "
+        f"gateway = device EIRP {p['device_eirp_dbm']:g} dBm - path loss - indoor loss + gateway antenna gain "
+        f"{p['gateway_antenna_gain_dbi']:g} dBi; the device is served at the lowest spreading factor whose 125 kHz "
+        "sensitivity the level reaches. NB-IoT and LTE-M: coupling loss to the best in-service LTE sector against "
+        "their coverage enhancement levels. LTE and 5G: any-operator RSRP of "
         + (f"mobile run {mobile['id']}. " if mobile else "no mobile run (not assessed). ")
         + f"Fiber: in-service route or node within {p['drop_distance_m']:g} m. Density gaps: INSPIRE 100 m cells whose "
         "centre is farther than the sensor type's service radius from every in-service sensor of that type."
     )
+    desc["definitions"] = {
+        "lorawan": {
+            "limiting_link": "uplink (device to gateway): a 14 dBm device against a gateway that transmits more",
+            "device_eirp_dbm": p["device_eirp_dbm"],
+            "gateway_antenna_gain_dbi": p["gateway_antenna_gain_dbi"],
+            "gateway_height_m": f"the gateway's height_m, else {p['gateway_height_m']:g} m",
+            "sensitivity_dbm": sens,
+            "source": "Semtech SX1276/77/78/79 datasheet, LoRa receiver sensitivity at 125 kHz (conservative for "
+            "SX130x gateways); 14 dBm: the usual EU868 end-device power (ETSI EN 300 220, 25 mW ERP); gateway "
+            "gain: the run's assumption",
+        },
+        "nbiot": {
+            "coverage_enhancement_db": p["nbiot_ce_coupling_loss_db"],
+            "source": "3GPP TR 45.820: MCL 164 dB, 20 dB beyond GPRS's 144 dB; the CE0/CE1/CE2 split (144/154/164 dB) "
+            "is the run's assumption, networks set it by RSRP thresholds (3GPP TS 36.331)",
+        },
+        "ltem": {
+            "coverage_enhancement_db": p["ltem_ce_coupling_loss_db"],
+            "source": "3GPP TR 36.888: LTE's MCL 140.7 dB (FDD) and the 155.7 dB target (+15 dB); the split is "
+            "the run's assumption",
+        },
+        "coupling_loss": "path loss + indoor loss - sector antenna gain towards the device (boresight "
+        f"{p['sector_antenna_gain_dbi']:g} dBi, the run's assumption, + 38.901 pattern) - 0 dBi device "
+        "(3GPP TR 36.888 section 5)",
+        "lte_5g": f"RSRP of the mobile run against its threshold ({mob_thr if mob_thr is not None else 'none'} dBm)",
+    }
     return {
         "model": desc,
         "input_counts": {
             "devices": len(devices),
+            "lte_sectors": len(lte),
             "lorawan_gateways": len(txs),
             "mobile_run": str(mobile["id"]) if mobile else None,
             "cells": len(cells),

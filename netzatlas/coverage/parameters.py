@@ -26,6 +26,19 @@ DEFAULT_SERVICE_RADIUS_M = {
     "waste_level": 300.0,
 }
 
+# LoRa receiver sensitivity at 125 kHz bandwidth per spreading factor, Semtech SX1276/77/78/79 datasheet, table
+# "LoRa receiver specification" (RFS_L125, high-frequency band). A gateway's SX130x concentrator is a few dB
+# better: the SX1276 figures are conservative for the gateway's side of the uplink.
+LORAWAN_SENSITIVITY_DBM = {"SF7": -123.0, "SF8": -126.0, "SF9": -129.0, "SF10": -132.0, "SF11": -134.5, "SF12": -137.0}
+# Coupling loss = loss between the antenna connectors, antenna gains included (3GPP TR 36.888 section 5).
+# NB-IoT: 3GPP TR 45.820 designs for an MCL of 164 dB, 20 dB beyond the 144 dB of GPRS; CE0 up to 144 dB (normal
+# coverage), CE1 up to 154 dB, CE2 up to 164 dB. The network sets the CE levels by RSRP thresholds (TS 36.331
+# rsrp-ThresholdsPrachInfoList); 144/154/164 dB is the run's assumption of the usual split.
+NBIOT_CE_DB = {"CE0": 144.0, "CE1": 154.0, "CE2": 164.0}
+# LTE-M: 3GPP TR 36.888 takes LTE's MCL of 140.7 dB (FDD) and targets 15 dB more, 155.7 dB; CE0 is LTE's coverage,
+# CE1 the enhanced coverage up to the target (the run's assumption of the split).
+LTEM_CE_DB = {"CE0": 140.7, "CE1": 155.7}
+
 
 class ParameterError(ValueError):
     """A bad run parameter; the message names it and says what is allowed."""
@@ -156,16 +169,52 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
         RESOLUTION,
         *RADIO_COMMON,
         Param(
-            "lorawan_threshold_dbm",
+            "device_eirp_dbm",
             "number",
-            -120.0,
-            "Received level a LoRaWAN gateway needs",
-            -150.0,
-            -50.0,
+            14.0,
+            "LoRaWAN device EIRP (uplink): 14 dBm, the usual EU868 end-device power (ETSI EN 300 220 25 mW ERP)",
+            -10.0,
+            27.0,
             unit="dBm",
         ),
+        Param(
+            "gateway_antenna_gain_dbi",
+            "number",
+            3.0,
+            "LoRaWAN gateway antenna gain less cable loss (the run's assumption where the registry has none)",
+            -10.0,
+            15.0,
+            unit="dBi",
+        ),
+        Param(
+            "lorawan_sensitivity_dbm",
+            "object",
+            LORAWAN_SENSITIVITY_DBM,
+            "Gateway receiver sensitivity per spreading factor at 125 kHz (Semtech SX1276 datasheet); the best "
+            "(lowest) SF whose sensitivity the uplink level reaches closes the link",
+        ),
         Param("lorawan_frequency_mhz", "number", 868.0, "LoRaWAN frequency", 400.0, 1000.0, unit="MHz"),
-        Param("gateway_eirp_dbm", "number", 14.0, "EIRP of gateways that do not state one", 0.0, 40.0, unit="dBm"),
+        Param(
+            "sector_antenna_gain_dbi",
+            "number",
+            17.0,
+            "Boresight gain of LTE sector antennas, to turn EIRP into coupling loss (the run's assumption)",
+            0.0,
+            25.0,
+            unit="dBi",
+        ),
+        Param(
+            "nbiot_ce_coupling_loss_db",
+            "object",
+            NBIOT_CE_DB,
+            "NB-IoT coverage enhancement levels: highest coupling loss per level (3GPP TR 45.820: MCL 164 dB)",
+        ),
+        Param(
+            "ltem_ce_coupling_loss_db",
+            "object",
+            LTEM_CE_DB,
+            "LTE-M coverage levels: highest coupling loss per level (3GPP TR 36.888: MCL 155.7 dB)",
+        ),
         Param("gateway_height_m", "number", 15.0, "Height of gateways that do not state one", 1.0, 300.0, unit="m"),
         Param(
             "mobile_run", "string", "latest", "Mobile run for NB-IoT/LTE-M/LTE/5G ('latest' succeeded one, or a run id)"
@@ -236,6 +285,19 @@ def validate(analysis: str, given: Mapping[str, Any], dem_root: Path | None = No
             if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= 20000:
                 raise ParameterError(f"service_radius_m.{k}: expected a number in (0, 20000] m")
         out["service_radius_m"] = {k: float(radii[k]) for k in SENSOR_TYPES}
+    for name, default, lo, hi in (
+        ("lorawan_sensitivity_dbm", LORAWAN_SENSITIVITY_DBM, -160.0, -80.0),
+        ("nbiot_ce_coupling_loss_db", NBIOT_CE_DB, 100.0, 200.0),
+        ("ltem_ce_coupling_loss_db", LTEM_CE_DB, 100.0, 200.0),
+    ):
+        if name in out:
+            given_levels = dict(out[name])
+            for k, v in given_levels.items():
+                if k not in default:
+                    raise ParameterError(f"{name}: unknown level {k!r}; known: {', '.join(default)}")
+                if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
+                    raise ParameterError(f"{name}.{k}: expected a number in [{lo:g}, {hi:g}]")
+            out[name] = {k: float(given_levels.get(k, d)) for k, d in default.items()}
     if "distribution_nodes" in out:
         from netzatlas.registry.kinds import KINDS_BY_ID as K
 
