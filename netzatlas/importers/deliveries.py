@@ -28,6 +28,7 @@ from netzatlas.importers.readers import read_layers
 from netzatlas.importers.report import Report
 from netzatlas.importers.validate import Municipality, Options, validate
 from netzatlas.private import private_copy, private_dir
+from netzatlas.registry import access
 
 Progress = Callable[[str, int, int], None]
 
@@ -148,7 +149,19 @@ def run_import(
                 report.ignored = list(delivery.ignored)
                 layers = read_layers(delivery, encoding, delimiter)
                 step("reading", 1, 1)
-                opts = Options(operator, areas, municipality, repair, kind, fmt=delivery.format)
+                # an operator column may name any registered operator for the CLI, planners and admins; a partner
+                # key writes only its own operator's assets
+                may_write_any = access.current().role in access.SEES_ALL
+                opts = Options(
+                    operator,
+                    areas,
+                    municipality,
+                    repair,
+                    kind,
+                    fmt=delivery.format,
+                    operators=tuple(operators),
+                    any_operator=may_write_any,
+                )
                 step("validating", 0, 1)
                 plan = validate(layers, prof, opts, report)
                 step("validating", 1, 1)

@@ -20,7 +20,8 @@ from netzatlas.registry.service import STORAGE_SRID, Conflict, same_state_sql
 
 STAGE = """CREATE TEMP TABLE import_stage (
     kind text, layer text, idx integer, external_id text, name text, status text, sensitivity text,
-    commissioned_on date, decommissioned_on date, attributes jsonb, wkb bytea, removed boolean, municipality text
+    commissioned_on date, decommissioned_on date, attributes jsonb, wkb bytea, removed boolean, municipality text,
+    operator text, keep text[]
 ) ON COMMIT DROP"""
 
 NEW = {
@@ -52,23 +53,30 @@ def load_assets(conn: psycopg.Connection, plan: Plan, submission_id: Any, report
                 if done % 20000 == 0:
                     progress("staging", done, total)
     progress("staging", total, total)
+    # Each row names its operator (one delivery may cover several, validate.py checks who may write which).
     # A delivery that leaves sensitivity empty keeps the registered asset's; a new asset gets its kind's default.
     defaults = " ".join(f"WHEN '{k.id}' THEN '{k.default_sensitivity}'" for k in KINDS)
     conn.execute(
         f"""UPDATE import_stage s SET sensitivity = coalesce(
                 (SELECT a.sensitivity FROM assets a
-                 WHERE a.operator = %(op)s AND a.kind = s.kind AND a.external_id = s.external_id),
+                 WHERE a.operator = s.operator AND a.kind = s.kind AND a.external_id = s.external_id),
                 CASE s.kind {defaults} END)
-            WHERE s.sensitivity IS NULL""",
-        {"op": plan.operator},
+            WHERE s.sensitivity IS NULL"""
+    )
+    # Children the delivery does not state (no child table) stay as registered: a missing file never empties them.
+    conn.execute(
+        """UPDATE import_stage s SET attributes = s.attributes || coalesce(
+                (SELECT jsonb_object_agg(k, a.attributes -> k) FROM unnest(s.keep) k WHERE a.attributes ? k), '{}')
+           FROM assets a
+           WHERE cardinality(s.keep) > 0 AND a.operator = s.operator AND a.kind = s.kind
+             AND a.external_id = s.external_id"""
     )
     conn.execute(
         f"""CREATE TEMP TABLE import_match ON COMMIT DROP AS
             SELECT s.*, a.id AS asset_id, a.version AS asset_version, a.retired_at IS NOT NULL AS was_retired,
                    (a.id IS NOT NULL AND NOT s.removed AND {same_state_sql("a", NEW)}) AS same
             FROM (SELECT st.*, ST_SetSRID(ST_GeomFromWKB(st.wkb), {STORAGE_SRID}) AS geom FROM import_stage st) s
-            LEFT JOIN assets a ON a.operator = %(op)s AND a.kind = s.kind AND a.external_id = s.external_id""",
-        {"op": plan.operator},
+            LEFT JOIN assets a ON a.operator = s.operator AND a.kind = s.kind AND a.external_id = s.external_id"""
     )
     conflicts = conn.execute(
         "SELECT layer, idx, external_id FROM import_match WHERE was_retired AND NOT removed AND NOT same "
@@ -97,7 +105,7 @@ def load_assets(conn: psycopg.Connection, plan: Plan, submission_id: Any, report
     created = conn.execute(
         """INSERT INTO assets (kind, municipality, operator, external_id, name, status, sensitivity,
                                commissioned_on, decommissioned_on, attributes, geom, submission_id)
-           SELECT kind, municipality, %(op)s, external_id, name, status, sensitivity, commissioned_on,
+           SELECT kind, municipality, operator, external_id, name, status, sensitivity, commissioned_on,
                   decommissioned_on, attributes, geom, %(sub)s
            FROM import_match WHERE asset_id IS NULL AND NOT removed""",
         args,

@@ -23,7 +23,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from netzatlas.importers import population
-from netzatlas.importers.profiles import REFERENCE_TARGETS, SECTORS, TRUE_VALUES, LayerMap, Profile
+from netzatlas.importers.profiles import CHILDREN, REFERENCE_TARGETS, SECTORS, TRUE_VALUES, LayerMap, Profile
 from netzatlas.importers.readers import Layer
 from netzatlas.importers.report import Report
 from netzatlas.registry.kinds import KINDS_BY_ID, SECTOR_ATTRIBUTES, Attribute, Kind
@@ -228,6 +228,8 @@ class Options:
     kind: str | None = None  # map every layer onto this kind (single-layer files without a profile name)
     tolerance_m: float = TOLERANCE_M
     fmt: str = ""
+    operators: tuple[str, ...] = ()  # the registered operator ids an operator column may name
+    any_operator: bool = True  # False for a partner key: every asset must be the delivering operator's
 
 
 def _layer_crs(layer: Layer, profile: Profile, opts: Options, report: Report) -> str | None:
@@ -316,9 +318,11 @@ def _attr_getters(
 
 
 def _asset_layer(
-    layer: Layer, lm: LayerMap, kind: Kind, geoms: np.ndarray, ags: list, feats: list[dict], report: Report
+    layer: Layer, lm: LayerMap, kind: Kind, geoms: np.ndarray, ags: list, feats: list[dict], opts: Options
 ) -> None:
     cols, spec = layer.columns, lm.spec
+    # one delivery for several operators (a public site register): the operator of each row from its column
+    op_get = compile_spec(spec["operator"], cols) if spec.get("operator") is not None else None
     get = {f: compile_spec(spec.get(f), cols) for f in ("external_id", "name", "status", "sensitivity")}
     get_dates = {f: compile_spec(spec.get(f), cols) for f in ("commissioned_on", "decommissioned_on")}
     removed = compile_spec(spec.get("removed"), cols)
@@ -348,12 +352,16 @@ def _asset_layer(
                 "wkb": wkbs[i],
                 "municipality": ags[i],
                 "ref": ref_get(i) if ref_get else None,
+                "operator": _text(op_get(i)) if op_get else opts.operator,
+                "keep": [],  # attributes the registered asset keeps (children the delivery does not state)
             }
         )
 
 
-def _sector_rows(layer: Layer, lm: LayerMap, sectors: dict[str, list], report: Report) -> None:
+def _sector_rows(layer: Layer, lm: LayerMap, sectors: dict[tuple, list], report: Report) -> None:
     site = compile_spec(lm.spec.get("site", "site_id"), layer.columns)
+    # with an operator column the rows join their site by (operator, site id); without, by the site id alone
+    op_get = compile_spec(lm.spec["operator"], layer.columns) if lm.spec.get("operator") is not None else None
     attrs = _attr_getters(SECTOR_ATTRIBUTES, lm.spec.get("attributes") or {}, layer.columns)
     for i in range(layer.count):
         sid = site(i)
@@ -361,26 +369,64 @@ def _sector_rows(layer: Layer, lm: LayerMap, sectors: dict[str, list], report: R
             report.add(layer.name, i, None, "site_id", "required: the mobile site the sector belongs to")
             continue
         values = {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None}
-        sectors[code_key(sid)].append((layer.name, i, values))
+        sectors[(_text(op_get(i)) if op_get else None, code_key(sid))].append((layer.name, i, values))
 
 
-def _check_assets(feats: list[dict], sectors: dict[str, list], plan: Plan, report: Report) -> None:
-    seen: dict[tuple[str, str], tuple[str, int]] = {}
-    ids_by_kind: dict[str, set[str]] = defaultdict(set)
+def _check_operators(feats: list[dict], opts: Options, report: Report) -> None:
+    """Each row's operator: registered, and the delivering operator's own unless the caller may write any."""
+    for f in feats:
+        op, layer, i, ext = f["operator"], f["layer"], f["index"], f["external_id"]
+        if not op:
+            report.add(layer, i, ext, "operator", "required: the profile reads the operator from a column")
+        elif opts.operators and op not in opts.operators:
+            known = ", ".join(opts.operators)
+            report.add(layer, i, ext, "operator", f"unknown operator {op!r}; registered: {known}", "unknown_operator")
+        elif op != opts.operator and not opts.any_operator:
+            report.add(
+                layer,
+                i,
+                ext,
+                "operator",
+                f"belongs to operator {op!r}: this key delivers only for {opts.operator!r} (a planner or admin "
+                "may load a delivery of several operators)",
+                "forbidden",
+            )
+
+
+def _check_assets(feats: list[dict], sectors: dict[tuple, list], plan: Plan, report: Report) -> None:
+    seen: dict[tuple[str, str, str], tuple[str, int]] = {}
+    ids_by_kind: dict[tuple[str, str], set[str]] = defaultdict(set)
+    sites: dict[str, set[str]] = defaultdict(set)  # site id -> operators having it
     for f in feats:
         if f["external_id"]:
-            ids_by_kind[f["kind"].id].add(f["external_id"])
+            ids_by_kind[(f["kind"].id, f["operator"])].add(f["external_id"])
+            if f["kind"].has_sectors:
+                sites[f["external_id"]].add(f["operator"])
     for f in feats:
         kind: Kind = f["kind"]
-        if kind.has_sectors and f["external_id"] in sectors:
-            f["attributes"]["sectors"] = [v for _, _, v in sectors[f["external_id"]]]
-    for site_id, rows in sectors.items():
-        if site_id not in ids_by_kind["mobile-sites"]:
+        if kind.has_sectors:
+            rows = sectors.get((f["operator"], f["external_id"]), []) + sectors.get((None, f["external_id"]), [])
+            if rows:
+                f["attributes"]["sectors"] = [v for _, _, v in rows]
+    for (op, site_id), rows in sectors.items():
+        ops = sites.get(site_id, set())
+        if (op is None and not ops) or (op is not None and op not in ops):
+            whose = f" of operator {op!r}" if op else ""
             for layer, i, _ in rows:
-                report.add(layer, i, site_id, "site_id", f"refers to no mobile site {site_id!r} in the delivery")
+                report.add(layer, i, site_id, "site_id", f"refers to no mobile site {site_id!r}{whose} in the delivery")
+        elif op is None and len(ops) > 1:
+            for layer, i, _ in rows:
+                report.add(
+                    layer,
+                    i,
+                    site_id,
+                    "site_id",
+                    f"site {site_id!r} is delivered for operators {', '.join(sorted(ops))}: map the sectors' "
+                    "operator column too",
+                )
     for f in feats:
         kind, layer, i, ext = f["kind"], f["layer"], f["index"], f["external_id"]
-        key = (kind.id, ext)
+        key = (kind.id, f["operator"], ext)
         if ext is not None:
             if key in seen:
                 first = seen[key]
@@ -389,7 +435,7 @@ def _check_assets(feats: list[dict], sectors: dict[str, list], plan: Plan, repor
                 )
                 continue
             seen[key] = (layer, i)
-        if f["ref"] is not None and code_key(f["ref"]) not in ids_by_kind[kind.id]:
+        if f["ref"] is not None and code_key(f["ref"]) not in ids_by_kind[(kind.id, f["operator"])]:
             report.add(layer, i, ext, "references", f"refers to {f['ref']!r}, which is not in the delivery")
         fields = {
             k: f[k]
@@ -422,6 +468,8 @@ def _check_assets(feats: list[dict], sectors: dict[str, list], plan: Plan, repor
                 None if f["removed"] else f["wkb"],
                 f["removed"],
                 f["municipality"],
+                f["operator"],
+                f["keep"],
             )
         )
 
@@ -544,9 +592,12 @@ def validate(layers: list[Layer], profile: Profile, opts: Options, report: Repor
     """Map every layer through the profile and check everything; the plan is loadable when report.valid."""
     plan = Plan(opts.operator)
     feats: list[dict] = []
-    sectors: dict[str, list] = defaultdict(list)
+    sectors: dict[tuple, list] = defaultdict(list)
+    matched: list[LayerMap] = []
     for layer in layers:
         lm = profile.layer_map(layer.name, opts.kind)
+        if lm is not None:
+            matched.append(lm)
         entry = {"name": layer.name, "features": layer.count, "crs": layer.crs, "target": lm.target if lm else None}
         report.layers.append(entry)
         if lm is None:
@@ -572,8 +623,46 @@ def validate(layers: list[Layer], profile: Profile, opts: Options, report: Repor
         kind = KINDS_BY_ID.get(lm.target)
         geoms, ags = _prepare_geometries(layer, kind.geometry if kind else None, crs, opts, report, True)
         if kind:
-            _asset_layer(layer, lm, kind, geoms, ags, feats, report)
+            _asset_layer(layer, lm, kind, geoms, ags, feats, opts)
         elif lm.target in REFERENCE_TARGETS:
             _reference_layer(layer, lm, geoms, ags, plan, report, opts)
+    if not opts.kind:
+        _missing_layers(profile, matched, report)
+    _keep_children(profile, matched, feats, report)
+    _check_operators(feats, opts, report)
     _check_assets(feats, sectors, plan, report)
     return plan
+
+
+def _missing_layers(profile: Profile, matched: list[LayerMap], report: Report) -> None:
+    """A layer the profile maps but the delivery lacks is an error, unless the profile marks it optional: a
+    forgotten file must not pass as "nothing of it"."""
+    for lm in profile.layers:
+        if lm.optional or "*" in lm.names or any(m is lm for m in matched):
+            continue
+        report.add(
+            lm.label,
+            None,
+            None,
+            "layer",
+            f"the profile maps layer {lm.label!r} ({lm.target}) but the delivery has no such layer or file; "
+            "deliver it, or mark it `optional: true` in the profile",
+            "missing_layer",
+        )
+
+
+def _keep_children(profile: Profile, matched: list[LayerMap], feats: list[dict], report: Report) -> None:
+    """Parents whose child table is not in the delivery keep their registered children: a missing table never
+    empties or retires them. (A child table that is present but has no row for a parent does empty it.)"""
+    for child, (parent, attribute) in CHILDREN.items():
+        if any(m.target == child for m in matched):
+            continue
+        inline = any(m.target == parent and attribute in (m.spec.get("attributes") or {}) for m in matched)
+        parents = [f for f in feats if f["kind"].id == parent and not f["removed"]]
+        if inline or not parents:
+            continue
+        for f in parents:
+            f["keep"].append(attribute)
+        report.notes.append(
+            f"no {child} table in the delivery: the {len(parents)} {parent} keep their registered {attribute}"
+        )
