@@ -105,3 +105,21 @@ def test_expected_loss_lies_between_los_and_nlos(name, fc, h_bs, h_ut, d):
     p = float(pathloss.los_probability(name, arr, h_ut)[0])
     assert 0.0 <= p <= 1.0
     assert los - 1e-9 <= exp <= nlos + 1e-9
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["uma", "umi"]),
+    fc=FREQ_GHZ,
+    h_bs=H_BS,
+    h_ut=H_UT,
+    pct=st.floats(1.0, 99.0),
+    d=st.floats(1.0, 5000.0),
+)
+def test_percentile_mode_is_the_los_loss_exactly_where_p_los_reaches_the_share(name, fc, h_bs, h_ut, pct, d):
+    arr = np.array([d])
+    p = float(pathloss.los_probability(name, arr, h_ut)[0])
+    if abs(p - pct / 100) < 1e-6:
+        return  # at the switch itself
+    want = pathloss.model(name, "los" if p >= pct / 100 else "nlos", fc * 1000, h_bs, h_ut)(arr)[0]
+    assert pathloss.model(name, "percentile", fc * 1000, h_bs, h_ut, reliability_pct=pct)(arr)[0] == want

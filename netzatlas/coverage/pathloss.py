@@ -58,10 +58,12 @@ def uma_los(d2d: np.ndarray, fc_ghz: float, h_bs: float = 25.0, h_ut: float = 1.
     return np.where(d2d <= dbp, pl1, pl2)
 
 
-def uma_nlos(d2d: np.ndarray, fc_ghz: float, h_bs: float = 25.0, h_ut: float = 1.5) -> np.ndarray:
+def uma_nlos(
+    d2d: np.ndarray, fc_ghz: float, h_bs: float = 25.0, h_ut: float = 1.5, pl_los: np.ndarray | None = None
+) -> np.ndarray:
     d3d, _ = _d3d(d2d, h_bs, h_ut)
     nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * np.log10(fc_ghz) - 0.6 * (h_ut - 1.5)
-    return np.maximum(uma_los(d2d, fc_ghz, h_bs, h_ut), nlos)
+    return np.maximum(uma_los(d2d, fc_ghz, h_bs, h_ut) if pl_los is None else pl_los, nlos)
 
 
 def umi_los(d2d: np.ndarray, fc_ghz: float, h_bs: float = 10.0, h_ut: float = 1.5) -> np.ndarray:
@@ -74,10 +76,12 @@ def umi_los(d2d: np.ndarray, fc_ghz: float, h_bs: float = 10.0, h_ut: float = 1.
     return np.where(d2d <= dbp, pl1, pl2)
 
 
-def umi_nlos(d2d: np.ndarray, fc_ghz: float, h_bs: float = 10.0, h_ut: float = 1.5) -> np.ndarray:
+def umi_nlos(
+    d2d: np.ndarray, fc_ghz: float, h_bs: float = 10.0, h_ut: float = 1.5, pl_los: np.ndarray | None = None
+) -> np.ndarray:
     d3d, _ = _d3d(d2d, h_bs, h_ut)
     nlos = 22.4 + 35.3 * np.log10(d3d) + 21.3 * np.log10(fc_ghz) - 0.3 * (h_ut - 1.5)
-    return np.maximum(umi_los(d2d, fc_ghz, h_bs, h_ut), nlos)
+    return np.maximum(umi_los(d2d, fc_ghz, h_bs, h_ut) if pl_los is None else pl_los, nlos)
 
 
 def hata(
@@ -107,6 +111,17 @@ def los_probability(name: str, d2d: np.ndarray, h_ut: float = 1.5) -> np.ndarray
     if c:
         p = p * (1.0 + c * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
     return np.minimum(p, 1.0)  # the UMa factor exceeds 1 just beyond 18 m for h_UT > 13 m
+
+
+def _distance_of_probability(name: str, h_ut: float, q: float) -> float:
+    """Largest distance (to 1 mm) where a monotonically falling P_LOS is still >= q."""
+    lo, hi = 18.0, 1e6
+    if float(los_probability(name, np.array(hi), h_ut)) >= q:
+        return hi
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if float(los_probability(name, np.array(mid), h_ut)) >= q else (lo, mid)
+    return lo
 
 
 def combine(
@@ -139,13 +154,23 @@ def model(
             return lambda d: fn(d, fc_ghz, h_bs, h_ut)
         if los not in LOS_MODES:
             raise ValueError(f"unknown LOS mode {los!r}; known: {', '.join(LOS_MODES)}")
-        return lambda d: combine(
-            fl(d, fc_ghz, h_bs, h_ut),
-            fn(d, fc_ghz, h_bs, h_ut),
-            los_probability(name, d, h_ut).astype(np.asarray(d).dtype, copy=False),
-            los,
-            reliability_pct,
-        )
+        if los == "percentile" and (name == "umi" or h_ut <= 13.0):
+            # P_LOS falls monotonically with distance here (C'(h_UT) = 0): LOS up to the distance where it
+            # reaches the share, found once, instead of evaluating P_LOS at every point
+            d_q = _distance_of_probability(name, h_ut, reliability_pct / 100.0)
+
+            def pl(d: np.ndarray) -> np.ndarray:
+                pl_l = fl(d, fc_ghz, h_bs, h_ut)
+                return np.where(np.asarray(d) <= d_q, pl_l, fn(d, fc_ghz, h_bs, h_ut, pl_l))
+
+            return pl
+
+        def pl_mixed(d: np.ndarray) -> np.ndarray:
+            pl_l = fl(d, fc_ghz, h_bs, h_ut)
+            p_los = los_probability(name, d, h_ut).astype(np.asarray(d).dtype, copy=False)
+            return combine(pl_l, fn(d, fc_ghz, h_bs, h_ut, pl_l), p_los, los, reliability_pct)
+
+        return pl_mixed
     if name == "hata":  # an empirical model of mixed urban paths: no LOS/NLOS states
         return lambda d: hata(d, fc_mhz, h_bs, h_ut, metropolitan)
     raise ValueError(f"unknown path loss model {name!r}; known: {', '.join(MODELS)}")
