@@ -188,7 +188,7 @@ def test_zip_bombs_are_refused_before_unpacking(conn, tmp_path, members, expect)
     before = _temp_deliveries()
     report = _reject(conn, p, tmp_path)
     assert expect in report["error"] and "refused before unpacking" in report["error"], report["error"]
-    assert _temp_deliveries() == before  # nothing was unpacked
+    assert not _temp_deliveries() - before  # nothing was unpacked (others may finish theirs meanwhile)
 
 
 def test_zip_over_the_unpacked_size_limit(tmp_path):
