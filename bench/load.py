@@ -210,8 +210,21 @@ request = function()
   if keyed[i] then return wrk.format("GET", paths[i], {["X-API-Key"] = "%(key)s"}) end
   return wrk.format("GET", paths[i])
 end
+statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
   local e = summary.errors
+  local counts = {}
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("statuses")) do counts[status] = (counts[status] or 0) + n end
+  end
+  io.write("STATUSES")
+  for status, n in pairs(counts) do io.write(string.format(" %%d=%%d", status, n)) end
+  io.write("\\n")
   io.write(string.format(
     'RESULT {"requests": %%d, "seconds": %%.3f, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, ' ..
     '"timeout": %%d, "p50": %%d, "p95": %%d, "p99": %%d, "max": %%d, "bytes": %%d}\\n',
@@ -242,6 +255,8 @@ def throughput(base: str, requests: list[Request], planner: str, connections: in
     finally:
         script.unlink()
     r = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    counts = dict(p.split("=") for p in out.split("STATUSES", 1)[1].splitlines()[0].split())
+    r["statuses"] = ", ".join(f"{k}: {int(v):,}" for k, v in sorted(counts.items()))
     r["errors"] = sum(r[k] for k in ("connect", "read", "write", "status", "timeout"))
     r["rps"] = r["requests"] / r["seconds"]
     return r
@@ -364,6 +379,7 @@ def main() -> None:
         with db.transaction(tw.url(), actor="bench") as conn:
             planner = keys.create_key(conn, "planner", label="bench-load")
         requests = mix(tw.url(), planner)
+        migrate.upgrade(tw.url())  # the server checks for the head revision of the checkout as it is now
         port = free_port()
         env = {**tw.env(), "NETZATLAS_RATE_LIMIT": "0"}
         log = Path(home) / "serve.log"
@@ -385,7 +401,7 @@ def main() -> None:
     )
     print(
         f"| errors | {a['errors']} (status {a['status']}, timeouts {a['timeout']}, connect {a['connect']}, "
-        f"read {a['read']}) | 0 |"
+        f"read {a['read']}); responses by status {a['statuses']} | 0 |"
     )
     print(
         f"| latency p50 / p95 / p99 / max | {a['p50'] / 1000:.0f} / {a['p95'] / 1000:.0f} / {a['p99'] / 1000:.0f} / "
