@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -57,21 +58,37 @@ def _properties(coll: Collection, value: str | None) -> list[str] | None:
     return names
 
 
-# Exact counts of whole collections per visibility, valid while the layer's change stamp is unchanged.
-_counts: dict[tuple[str, str], tuple[int, int | None]] = {}
+# Exact counts per collection, caller's visibility (row-level security decides what a caller sees) and filter:
+# (layer change stamp, count or None above COUNT_CAP), valid while the layer's stamp is unchanged. The least
+# recently used entries go first.
+_counts: OrderedDict[tuple[str, ...], tuple[int, int | None]] = OrderedDict()
+COUNT_CACHE_SIZE = 10_000
 
 
-async def _whole_count(
-    pool: AsyncConnectionPool, key: tuple[str, str], src: Source, where: Where, stamp: int
-) -> int | None:
-    hit = _counts.get(key)
-    if hit and hit[0] == stamp:
-        return hit[1]
+def _count_key(coll: Collection, who: Principal, where: Where) -> tuple[str, ...] | None:
+    """What a count depends on: the collection, the caller's visibility, the conditions and their values."""
+    if coll.layer is None:
+        return None
+    values = ",".join(f"{k}={v!r}" for k, v in sorted(where.params.items()))
+    return (coll.id, visibility_key(who), where.sql, values)
+
+
+def _remember(key: tuple[str, ...] | None, stamp: int | None, n: int | None) -> None:
+    if key is None or stamp is None:
+        return
+    _counts[key] = (stamp, n)
+    _counts.move_to_end(key)
+    while len(_counts) > COUNT_CACHE_SIZE:
+        _counts.popitem(last=False)
+
+
+async def _count(pool: AsyncConnectionPool, key: tuple[str, ...] | None, src: Source, where: Where) -> int | None:
+    """The exact count of the matches (None above COUNT_CAP), cached under the stamp of its own snapshot."""
     async with pool.connection() as conn:
         cur = await conn.execute(count_sql(src, where), where.params)
         row = await cur.fetchone()
-    n = row["n"] if row and row["n"] <= COUNT_CAP else None
-    _counts[key] = (stamp, n)
+    n = row["n"] if row["n"] <= COUNT_CAP else None
+    _remember(key, row["stamp"], n)
     return n
 
 
@@ -127,7 +144,9 @@ async def items(request: Request, collection_id: str) -> Response:
     props = _properties(coll, q.get("properties"))
     src, where = _items_where(coll, request, who)
     order = order_by(coll, params.csv_list(q.get("sortby")))
-    filtered = where.narrowed  # by the request's conditions; the cursor below only moves along the id order
+    # the count is of the selection (the filter without the cursor): the same on every page
+    counted = Where(list(where.parts), dict(where.params), where.narrowed)
+    key = _count_key(coll, who, counted)
     cursor = q.get("cursor")
     if cursor is not None:
         if order.custom:
@@ -138,25 +157,31 @@ async def items(request: Request, collection_id: str) -> Response:
             raise bad_request(f"cursor {cursor!r} is not a valid position in {coll.id!r}") from None
         where.add(f"{coll.id_sql} > %(cursor)s", narrows=True, cursor=value)
     first_page = offset == 0 and cursor is None
-    count_key = (coll.id, visibility_key(who))
-    whole = not filtered and src.layer is not None  # the whole collection as this caller sees it
-    known = _counts.get(count_key) if whole else None
-    # Probe for a small matching set (counted and sorted in one narrow pass), except where the set is
-    # known to be large: later pages of an unfiltered collection, or a whole collection counted before.
-    probe = (first_page or filtered) and not (known and (known[1] is None or known[1] > PROBE_MAX))
     feature = feature_sql(coll, out_crs, props, skip_geometry)
     args = {**where.params, "lim": limit, "lim1": limit + 1, "off": offset}
-    async with request.app.state.pool.connection() as conn:
-        page = None
-        if probe:
+    pool = request.app.state.pool
+    page = None
+    matched: int | None = None
+    known = False  # whether matched is the count (None: more than COUNT_CAP)
+    if first_page and (key is None or key not in _counts):
+        # count unknown: a small set is found, counted and paged in one narrow pass
+        async with pool.connection() as conn:
             cur = await conn.execute(probe_sql(feature, src, where, order), args)
             page = await cur.fetchone()
-            matched = page["probed"] if first_page and page["probed"] <= PROBE_MAX else None
-    if page is None or page["probed"] > PROBE_MAX:
-        page = await fetch_page(request.app.state.pool, page_sql(feature, src, where, order), args, limit)
-        matched = None
-        if first_page and whole:
-            matched = await _whole_count(request.app.state.pool, count_key, src, where, page["stamp"])
+        if page["probed"] <= PROBE_MAX:
+            matched, known = page["probed"], True
+            _remember(key, page["stamp"], matched)
+        else:
+            page = None
+    if page is None:
+        page = await fetch_page(pool, page_sql(feature, src, where, order), args, limit)
+        hit = _counts.get(key) if key is not None else None
+        if hit is not None and hit[0] == page["stamp"]:
+            matched, known = hit[1], True
+            _counts.move_to_end(key)
+        elif key is not None or first_page:
+            # counted once per selection, visibility and change of the layer; cursor pages then find it cached
+            matched, known = await _count(pool, key, src, counted), True
     returned = min(page["fetched"], limit)
 
     path = f"/collections/{coll.id}/items"
@@ -196,6 +221,8 @@ async def items(request: Request, collection_id: str) -> Response:
     head["links"] = links
     body = orjson.dumps(head)[:-1] + b',"features":[' + page["body"].encode() + b"]}"
     headers = {"Content-Crs": out_crs.header}
+    if known and matched is None:  # numberMatched is left out, not lost: the count stopped at its cap
+        headers["X-Number-Matched"] = f">{COUNT_CAP}"
     if html:
         return render(request, "items.html", collection=coll, doc=orjson.loads(body), crs=out_crs, headers=headers)
     return Response(body, media_type=GEOJSON, headers=headers)

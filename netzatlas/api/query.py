@@ -42,7 +42,7 @@ class Where:
 class Source:
     sql: str  # FROM item, aliased t
     key_sql: str  # unique row key, to join a page of keys back to its rows
-    layer: str | None  # change-stamp layer of the rows (see migration 0002), None: do not cache
+    layer: str | None  # change-stamp layer of the rows (see migration 0002), None: do not cache counts
 
 
 def source(coll: Collection, where: Where, as_of: dt.datetime | None) -> Source:
@@ -58,7 +58,8 @@ def source(coll: Collection, where: Where, as_of: dt.datetime | None) -> Source:
         asof=as_of,
     )
     where.add(coll.base_where)
-    return Source(f"{coll.history_table} t", "t.history_id", None)
+    # history rows are written in the statement that changes the layer, so the layer's stamp covers them too
+    return Source(f"{coll.history_table} t", "t.history_id", coll.layer)
 
 
 def envelope_sql(box: tuple[float, float, float, float], crs: Crs, where: Where) -> str:
@@ -170,51 +171,63 @@ def order_by(coll: Collection, sortby: list[str]) -> Order:
     return Order(tuple(terms), coll.id_sql)
 
 
-# Matching sets up to this size are found, counted and sorted in one narrow pass (numberMatched exact
-# and free); larger ones are paged through the id index and counted separately (see features.py).
+# A first page whose count is not cached yet probes for up to this many matches: a set this small is
+# found, counted and paged in one narrow pass. Larger sets, and every page whose count is cached, take the
+# page query (top-N of the matches, or the id index up to limit + 1 rows) and a count cached per filter and
+# visibility (features.py), so no page repeats a scan of the whole match set for its count.
 PROBE_MAX = 5_000
-# A separate count stops here; numberMatched is left out above it.
+# A count stops here; numberMatched is left out above it (and the response says so, see features.py).
 COUNT_CAP = 1_000_000
 
 
+def stamp_sql(src: Source) -> str:
+    """The layer's change stamp, read in the statement's own snapshot (the count cache's validity)."""
+    return f"(SELECT counter FROM layer_changes WHERE layer = '{src.layer}')" if src.layer else "NULL::bigint"
+
+
 def _page_rows(feature: str) -> str:
+    """Over p, the page's rows numbered 1..lim+1 in order (row lim + 1 only says that a next page exists)."""
     return f"""count(*) AS fetched,
-               coalesce(string_agg({feature}, ',' ORDER BY p.rn) FILTER (WHERE p.rn <= %(off)s + %(lim)s), '')
-                   AS body,
-               max(p._id::text) FILTER (WHERE p.rn = %(off)s + %(lim)s) AS last_id"""
+               coalesce(string_agg({feature}, ',' ORDER BY p.rn) FILTER (WHERE p.rn <= %(lim)s), '') AS body,
+               max(p._id::text) FILTER (WHERE p.rn = %(lim)s) AS last_id"""
+
+
+def _numbered(rows: str, order: Order) -> str:
+    """Number the (at most lim + 1) rows of a top-N query in their order: the sort stays bounded."""
+    return f"SELECT _id, _key, row_number() OVER (ORDER BY {order.sql(aliased=True)}) AS rn FROM ({rows}) s"
 
 
 def probe_sql(feature: FeatureSql, src: Source, where: Where, order: Order) -> str:
     """Find up to PROBE_MAX + 1 matches as narrow rows; if that is all of them, count, sort and page them,
     then fetch only the page's rows for the features. `probed` above PROBE_MAX means: use page_sql."""
     sorts = "".join(f"{expr} AS _s{i}, " for i, (expr, _) in enumerate(order.terms))
+    top = f"""SELECT * FROM hits WHERE (SELECT n FROM total) <= {PROBE_MAX}
+              ORDER BY {order.sql(aliased=True)} LIMIT %(lim1)s OFFSET %(off)s"""
     return f"""
         WITH hits AS MATERIALIZED (
             SELECT {sorts}{order.id_sql} AS _id, {src.key_sql} AS _key
             FROM {src.sql} WHERE {where.sql} LIMIT {PROBE_MAX + 1}),
         total AS (SELECT count(*) AS n FROM hits),
-        p AS (
-            SELECT _id, _key, row_number() OVER (ORDER BY {order.sql(aliased=True)}) AS rn
-            FROM hits WHERE (SELECT n FROM total) <= {PROBE_MAX}
-            ORDER BY {order.sql(aliased=True)}
-            LIMIT %(lim1)s OFFSET %(off)s)
-        SELECT (SELECT n FROM total) AS probed, {_page_rows(feature.expr)}
+        p AS ({_numbered(top, order)})
+        SELECT (SELECT n FROM total) AS probed, {stamp_sql(src)} AS stamp, {_page_rows(feature.expr)}
         FROM p JOIN {src.sql} ON {src.key_sql} = p._key {feature.lateral}"""
 
 
 def page_sql(feature: FeatureSql, src: Source, where: Where, order: Order) -> str:
-    """A page in index order: its keys first (a narrow scan), then the features of just those rows;
-    with the layer's change stamp (for the count cache). Offset slices of it can run side by side."""
-    stamp = f"(SELECT counter FROM layer_changes WHERE layer = '{src.layer}')" if src.layer else "NULL::bigint"
+    """A page: its keys first (a narrow top-N query, which stops at limit + 1 rows where an index gives the
+    order), then the features of just those rows; with the layer's change stamp. Offset slices of it can
+    run side by side (paging.py)."""
+    sorts = "".join(f"{expr} AS _s{i}, " for i, (expr, _) in enumerate(order.terms))
+    top = f"""SELECT {sorts}{order.id_sql} AS _id, {src.key_sql} AS _key
+              FROM {src.sql} WHERE {where.sql}
+              ORDER BY {order.sql()} LIMIT %(lim1)s OFFSET %(off)s"""
     return f"""
-        WITH p AS MATERIALIZED (
-            SELECT {order.id_sql} AS _id, {src.key_sql} AS _key, row_number() OVER (ORDER BY {order.sql()}) AS rn
-            FROM {src.sql} WHERE {where.sql}
-            ORDER BY {order.sql()}
-            LIMIT %(lim1)s OFFSET %(off)s)
-        SELECT {_page_rows(feature.expr)}, {stamp} AS stamp
+        WITH p AS MATERIALIZED ({_numbered(top, order)})
+        SELECT {_page_rows(feature.expr)}, {stamp_sql(src)} AS stamp
         FROM p JOIN {src.sql} ON {src.key_sql} = p._key {feature.lateral}"""
 
 
 def count_sql(src: Source, where: Where) -> str:
-    return f"SELECT count(*) AS n FROM (SELECT 1 FROM {src.sql} WHERE {where.sql} LIMIT {COUNT_CAP + 1}) c"
+    """The exact number of matches up to COUNT_CAP (+1 means more), with the stamp of the same snapshot."""
+    return f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {src.sql} WHERE {where.sql} LIMIT {COUNT_CAP + 1}) c) AS n,
+                      {stamp_sql(src)} AS stamp"""
