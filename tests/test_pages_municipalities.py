@@ -48,7 +48,7 @@ class Towns:
     url: str
     db_url: str
     planner: str
-    runs: dict[str, str]  # "second-coarse" and "second-mobile" (the latest), "worms-mobile"
+    runs: dict[str, str]  # "second-coarse" and "second-mobile" (the latest), "second-iot", "worms-mobile"
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.planner}"}
@@ -106,6 +106,8 @@ def towns() -> Iterator[Towns]:
         ("second-coarse", "mobile", SECOND, {"resolution_m": 200}),
         ("second-mobile", "mobile", SECOND, {"resolution_m": 100}),
         ("worms-mobile", "mobile", WORMS, {"resolution_m": 100}),
+        # its latest mobile run found no site, so it has no level raster: devices have no mobile level
+        ("second-iot", "iot", SECOND, {"resolution_m": 100}),
     ):
         run = runs.start(db_url, analysis, ags, params)
         assert run["status"] == "succeeded", (label, run.get("message"))
@@ -208,7 +210,7 @@ def test_dashboard_of_a_municipality_without_population(browser: Browser, towns:
     assert page.inner_text("#population").startswith("unknown")
     assert "unknown of the population" in page.inner_text("#totals")
     shown = {e.get_attribute("data-run"): e.get_attribute("data-run-id") for e in page.query_selector_all("[data-run]")}
-    assert shown == {"mobile": towns.runs["second-mobile"]}
+    assert shown == {"mobile": towns.runs["second-mobile"], "iot": towns.runs["second-iot"]}
     districts = [e.get_attribute("data-district") for e in page.query_selector_all("#districts tr[data-district]")]
     assert districts == ["Innenstadt", "Oberdorf"]
     for d in districts:
@@ -220,7 +222,7 @@ def test_dashboard_of_a_municipality_without_population(browser: Browser, towns:
     assert "0.0 %" not in page.inner_text("#totals tr:has(#population)")
     # the run comparison offers Neuweiler's runs only
     offered = set(page.eval_on_selector_all("select[name=a] option", "os => os.map(o => o.value)"))
-    assert offered == {towns.runs["second-mobile"], towns.runs["second-coarse"]}
+    assert offered == {towns.runs["second-mobile"], towns.runs["second-coarse"], towns.runs["second-iot"]}
     # links carry the municipality shown
     assert f"municipality={SECOND}" in page.get_attribute("a[href*='districts.csv']", "href")
     assert errors == []

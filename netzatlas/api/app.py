@@ -31,15 +31,16 @@ from netzatlas.api import (
     tiles,
     transactions,
 )
-from netzatlas.api.caller import CallerMiddleware, CallerPool
+from netzatlas.api.caller import BUSY_WAIT, CallerMiddleware, CallerPool
 from netzatlas.api.caller import reset as reset_caller
 from netzatlas.api.html import render
 from netzatlas.api.negotiation import OPENAPI, base_url, json_response, wants_html
 from netzatlas.config import get_settings
 from netzatlas.db import app_url
 
-# Seconds a request waits for a pooled connection before it is answered 503.
-POOL_TIMEOUT = 2.0
+# Seconds a pooled connection may take to come; requests wait in slices (api/caller.py: 503 after one slice
+# while the database is down, longer while it is only busy).
+POOL_TIMEOUT = BUSY_WAIT
 
 
 @asynccontextmanager
@@ -51,7 +52,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             # One broken connection means the server restarted or went away: the idle ones are as stale, and
             # checking them one by one (with the pool's backoff between checks) would outlast the timeout.
             await pool.drain()
+            check_failed()
             raise
+
+    def check_failed() -> None:
+        """The database looks down: requests get their 503 after one short wait (api/caller.py)."""
+        if isinstance(getattr(app.state, "pool", None), CallerPool):
+            app.state.pool.mark_down()
 
     pool = AsyncConnectionPool(
         app.state.database_url,
@@ -65,6 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A failed reconnection is given up quickly rather than retried on a backoff that grows to minutes: the
         # next request then starts a fresh attempt at once, so the first request after an outage succeeds.
         reconnect_timeout=1.0,
+        reconnect_failed=lambda _pool: check_failed(),
         kwargs={
             "row_factory": dict_row,
             "connect_timeout": 2,  # libpq's minimum

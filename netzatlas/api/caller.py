@@ -9,17 +9,19 @@ state the same caller.
 
 from __future__ import annotations
 
-import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from netzatlas.api.auth import principal
+from netzatlas.api.errors import unavailable
 from netzatlas.registry import access
 
 
@@ -30,20 +32,51 @@ async def reset(conn: AsyncConnection) -> None:
         conn._netzatlas_caller = None  # type: ignore[attr-defined]
 
 
+# A request waits for a pooled connection in slices of OUTAGE_WAIT seconds: while the database looks down
+# (a failed check, reconnection or connection) it gets its 503 after one slice; while the database is
+# healthy but every connection is busy, it keeps waiting, up to BUSY_WAIT, instead of being shed as a 503.
+OUTAGE_WAIT = 2.0
+BUSY_WAIT = 30.0
+
+
 class CallerPool:
     """The application's pool; `connection()` hands out connections that state the request's caller."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        self.down = False
+
+    def mark_down(self, *_: Any) -> None:
+        """Pool callbacks (check failed, reconnection failed): the database looks unreachable."""
+        self.down = True
+
+    async def _get(self, timeout: float | None) -> AsyncConnection:
+        deadline = time.monotonic() + (timeout if timeout is not None else BUSY_WAIT)
+        while True:
+            wait = max(min(OUTAGE_WAIT, deadline - time.monotonic()), 0.05)
+            try:
+                conn = await self.pool.getconn(timeout=wait)
+            except PoolTimeout:
+                if self.down or time.monotonic() >= deadline:
+                    raise
+                continue
+            except psycopg.OperationalError:
+                self.down = True
+                raise
+            self.down = False
+            return conn
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[AsyncConnection]:
-        async with self.pool.connection(timeout=timeout) as conn:
+        conn = await self._get(timeout)
+        try:
             caller = access.current()
             if caller != access.ANONYMOUS:
                 await conn.execute(access.STATE_SQL, access.params(caller))
                 conn._netzatlas_caller = caller  # type: ignore[attr-defined]
             yield conn
+        finally:
+            await self.pool.putconn(conn)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pool, name)
@@ -63,7 +96,12 @@ class CallerMiddleware:
             access.set_current(access.ANONYMOUS)
             headers = dict(scope.get("headers") or ())
             if b"authorization" in headers or b"x-api-key" in headers:
-                # a bad key or an unreachable database: the handler that needs the key answers it
-                with contextlib.suppress(Exception):
+                try:
                     await principal(Request(scope, receive))
+                except (psycopg.OperationalError, PoolTimeout):
+                    # the database is unreachable: answer now rather than wait for it again in the handler
+                    await unavailable()(scope, receive, send)
+                    return
+                except Exception:
+                    pass
         await self.app(scope, receive, send)

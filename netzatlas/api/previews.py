@@ -31,7 +31,12 @@ _to_lonlat = Transformer.from_crs(25832, 4326, always_xy=True)
 def thresholds(run: dict[str, Any]) -> tuple[float, float]:
     """The basic and good coverage thresholds the run used (its parameters say which)."""
     p = run["parameters"]
-    basic = next((float(p[k]) for k in ("threshold_dbm", "lorawan_threshold_dbm") if k in p), -110.0)
+    if "lorawan_sensitivity_dbm" in p:
+        # the LoRaWAN raster is the uplink level at the best gateway: basic = the slowest spreading factor
+        # closes (most sensitive), good = the fastest one does
+        levels = [float(v) for v in p["lorawan_sensitivity_dbm"].values()]
+        return min(levels), max(levels)
+    basic = float(p.get("threshold_dbm", -110.0))
     return basic, float(p.get("good_threshold_dbm", basic + 10))
 
 

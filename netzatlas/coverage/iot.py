@@ -83,6 +83,8 @@ def _mobile_run(conn: Any, ctx: Context) -> dict[str, Any] | None:
 
 def _mobile_levels(run: dict[str, Any], xs: np.ndarray, ys: np.ndarray) -> dict[str, np.ndarray]:
     """Best any-operator level per technology at the points, from the mobile run's raster."""
+    if "rsrp" not in run["outputs"]:
+        return {}  # the mobile run found no sector (a municipality without sites): no level anywhere
     path = runs.output_dir(run["id"]) / run["outputs"]["rsrp"]["file"]
     out: dict[str, np.ndarray] = {}
     with rasterio.open(path) as ds:
