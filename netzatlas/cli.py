@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from netzatlas import admin_cli, db
+from netzatlas.catalog import cli as catalog_cli
 from netzatlas.config import get_settings
 from netzatlas.coverage import cli as coverage_cli
 from netzatlas.importers import cli as importers_cli
@@ -40,6 +41,7 @@ app.add_typer(assets_app, name="assets")
 importers_cli.register(app)
 admin_cli.register(app)
 app.add_typer(coverage_cli.app, name="coverage")
+catalog_cli.register(app)
 
 console = Console()
 err = Console(stderr=True)
