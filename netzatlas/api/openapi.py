@@ -445,31 +445,6 @@ def _catalog_paths() -> dict[str, Any]:
     }
 
 
-def _catalog_paths() -> dict[str, Any]:
-    """The open-data catalogue (DCAT-AP.de 2.0), always as anonymous callers see the registry."""
-    from netzatlas.catalog.dcat import FORMATS
-
-    rdf = {media: {"schema": {"type": "string"}} for _, media in FORMATS.values()}
-    params = [
-        _param(
-            "f", "rdf (RDF/XML, the default), ttl or jsonld; or by Accept", {"type": "string", "enum": list(FORMATS)}
-        ),
-        _param("page", "Hydra page, from 1", {"type": "integer", "minimum": 1, "maximum": 1_000_000}),
-        _param("modified_since", "Only datasets changed since this date or date-time", {"type": "string"}),
-    ]
-    return {
-        "/catalog": {
-            "get": {
-                "summary": "The DCAT-AP.de 2.0 catalogue of the published datasets, paged with Hydra",
-                "operationId": "getCatalog",
-                "tags": ["open data"],
-                "parameters": params,
-                "responses": {"200": {"description": "The catalogue page", "content": rdf}, "400": ERROR},
-            }
-        }
-    }
-
-
 def _add_write_paths(paths: dict[str, Any]) -> None:
     """OGC API Features Part 4 on the asset collections, and partner deliveries (POST /submissions)."""
     for cid, coll in COLLECTIONS.items():
@@ -653,7 +628,6 @@ def document(server_url: str) -> dict[str, Any]:
     paths.update(_tile_paths())
     paths.update(_process_paths())
     paths.update(_admin_paths())
-    paths.update(_catalog_paths())
     paths.update(_catalog_paths())
     _add_write_paths(paths)
     for path in paths.values():
