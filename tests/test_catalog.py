@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,7 @@ def world() -> Iterator[World]:
     with server([CLI, "serve", "--port", str(port)], env, port, "/health", log) as base:
         yield World(base, db_url, planner, opendata_dir, secrets | {critical_run}, public_run, critical_run)
     db.drop_database(name)
+    shutil.rmtree(opendata_dir, ignore_errors=True)
 
 
 def harvest(w: World, headers: dict[str, str] | None = None, **params: str) -> tuple[Graph, list[Graph], int]:
