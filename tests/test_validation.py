@@ -106,7 +106,12 @@ def test_antennas_and_cells_shared_site_omni_and_band_codes():
                 "azimuth_deg": 120,
                 "cells": [{"cell_id": "c1", "band": "B1"}, {"cell_id": "c2", "band": "B32"}],
             },
-            {"antenna_id": "A1", "operator": "city", "omnidirectional": True, "cells": [{"cell_id": "x", "band": "N78"}]},
+            {
+                "antenna_id": "A1",
+                "operator": "city",
+                "omnidirectional": True,
+                "cells": [{"cell_id": "x", "band": "N78"}],
+            },
         ],
     }
     ok = _prepare("mobile-sites", fields(attributes=site), partial=False)["attributes"].obj

@@ -21,7 +21,7 @@ import rasterio
 import shapely
 
 from netzatlas import db
-from netzatlas.coverage import antenna, radio, rasters, runs, terrain
+from netzatlas.coverage import radio, rasters, runs, terrain
 from netzatlas.coverage.fiber import NODES, ROUTES
 from netzatlas.coverage.grid import (
     CELL_M,

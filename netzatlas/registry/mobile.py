@@ -135,7 +135,9 @@ def check_site(
                     )
                 c["technology"] = band.technology
                 f = c.get("frequency_mhz")
-                if f is not None and not band.dl_low_mhz <= f <= band.dl_high_mhz:
+                # nominal frequencies ("1800" for B3) are common in registers: 1 % beyond the band passes
+                tol = 0.01 * band.dl_low_mhz
+                if f is not None and not band.dl_low_mhz - tol <= f <= band.dl_high_mhz + tol:
                     problems.append(
                         problem(
                             f"{cwhere}.frequency_mhz",
