@@ -75,8 +75,12 @@ def serve_cmd(port: int) -> list[str]:
     ]
 
 
-def tipg_server(port: int, url: str, tables: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Command and environment of tipg (from PyPI, in the peer venv) serving `tables`, one worker."""
+def tipg_server(
+    port: int, url: str, tables: list[str], extra: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """Command and environment of tipg (from PyPI, in the peer venv) serving `tables`, one worker, configured as
+    a user would: each table's id column is `id` (the partitions' primary key is (id, kind), which tipg would
+    otherwise skip for the geometry column); `extra` adds settings (TIPG_TILE_BUFFER, ...)."""
     from urllib.parse import quote
 
     bin_dir = peer_venv("tipg>=1.0,<2", "uvicorn[standard]>=0.30")
@@ -87,6 +91,8 @@ def tipg_server(port: int, url: str, tables: list[str]) -> tuple[list[str], dict
         "DATABASE_URL": f"postgresql://{info.user}@{quote(info.host, safe='')}:{info.port}/{info.dbname}",
         "TIPG_DB_TABLES": "[" + ",".join(f'"{t}"' for t in tables) + "]",
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        **{f"TIPG_TABLE_CONFIG__{t.replace('.', '_')}__PK": "id" for t in tables},
+        **(extra or {}),
     }
     return cmd, env
 
@@ -153,6 +159,94 @@ def wrk(url: str, connections: int = 16, seconds: int = 10) -> float:
     if errors:
         raise RuntimeError(f"{errors.group(1)} failed responses from {url}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def load() -> str:
+    """The machine's load average (1, 5, 15 min), noted with every result: the machine is shared."""
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def wrk_paths(base: str, paths: list[str], connections: int = 16, seconds: int = 10) -> float:
+    """Requests per second of wrk cycling through `paths` (a Lua script), no Accept-Encoding (uncompressed)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        listed = ",\n".join(f'"{p}"' for p in paths)
+        f.write(
+            f"local paths = {{\n{listed}\n}}\nlocal i = 0\n"
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
+        )
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", f.name, base],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        Path(f.name).unlink()
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed responses from {base}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def _varint(b: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        if c < 0x80:
+            return n, i
+        shift += 7
+
+
+def _fields(b: bytes) -> Iterator[tuple[int, int, bytes | int]]:
+    """The (field number, wire type, value) of a protobuf message: enough to read MVT's layers and features."""
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = _varint(b, i)
+            yield field, wire, v
+        elif wire == 2:
+            n, i = _varint(b, i)
+            yield field, wire, b[i : i + n]
+            i += n
+        elif wire == 5:
+            yield field, wire, b[i : i + 4]
+            i += 4
+        elif wire == 1:
+            yield field, wire, b[i : i + 8]
+            i += 8
+        else:
+            raise ValueError(f"protobuf wire type {wire}")
+
+
+def mvt_layers(tile: bytes) -> dict[str, tuple[int, list[str]]]:
+    """Each layer of a Mapbox Vector Tile: (number of features, property names)."""
+    out = {}
+    for field, _, layer in _fields(tile):
+        if field != 3:
+            continue
+        name, features, keys = "", 0, []
+        for f, _, v in _fields(layer):  # type: ignore[arg-type]
+            if f == 1:
+                name = v.decode()  # type: ignore[union-attr]
+            elif f == 2:
+                features += 1
+            elif f == 3:
+                keys.append(v.decode())  # type: ignore[union-attr]
+        out[name] = (features, keys)
+    return out
+
+
+def alternate(rounds: int, peers: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """Rounds whose peer order alternates (odd rounds reversed), so that neither always goes first."""
+    for r in range(rounds):
+        yield r, (peers if r % 2 == 0 else peers[::-1])
 
 
 def median_seconds(fn: Callable[[], object], runs: int = 5) -> float:

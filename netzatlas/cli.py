@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from netzatlas import admin_cli, db
+from netzatlas.catalog import cli as catalog_cli
 from netzatlas.config import get_settings
 from netzatlas.coverage import cli as coverage_cli
 from netzatlas.importers import cli as importers_cli
@@ -40,6 +41,7 @@ app.add_typer(assets_app, name="assets")
 importers_cli.register(app)
 admin_cli.register(app)
 app.add_typer(coverage_cli.app, name="coverage")
+catalog_cli.register(app)
 
 console = Console()
 err = Console(stderr=True)
@@ -98,9 +100,14 @@ def db_status() -> None:
     else:
         table.add_row("mode", "external (NETZATLAS_DATABASE_URL)")
     table.add_row("database", settings.database_name if db.embedded(settings) else "from URL")
-    table.add_row("url", db.database_url())
+    table.add_row("url (migrations, backups)", db.database_url())
     with db.connect() as conn:
-        row = conn.execute("SELECT version() AS pg, postgis_full_version() AS gis").fetchone()
+        row = conn.execute(
+            "SELECT version() AS pg, postgis_full_version() AS gis, current_user AS role, "
+            "(SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS unrestricted"
+        ).fetchone()
+    unrestricted = " (superuser or BYPASSRLS: row-level security does not apply!)" if row["unrestricted"] else ""
+    table.add_row("application role", f"{row['role']}{unrestricted}")
     table.add_row("server", row["pg"].split(",")[0])
     table.add_row("postgis", row["gis"].split('"')[1])
     table.add_row("schema revision", f"{migrate.current_revision()} (head {migrate.head_revision()})")

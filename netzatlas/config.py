@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     # with bursts of rate_burst (default twice the rate); 0 switches the limit off.
     rate_limit: float = Field(1000.0, ge=0)
     rate_burst: int | None = Field(None, ge=1)
+    # The open-data catalogue at /catalog (DCAT-AP.de 2.0); `netzatlas catalog check` says what is missing.
+    catalog_title: str = "Netzatlas open data"
+    catalog_publisher: str | None = None  # the publishing body, e.g. "Stadtverwaltung Worms"
+    catalog_publisher_url: str | None = None  # its IRI or web site (default: an IRI inside the catalogue)
+    catalog_contact_email: str | None = None
+    # dcatde:contributorID: the DCAT-AP.de contributor id of the portal that delivers to GovData (the state's
+    # portal harvesting the city), as its id ("openGovernmentDataPortalRheinlandPfalz") or full IRI
+    catalog_contributor_id: str | None = None
+    # licence of the city's own data: an id of the DCAT-AP.de licence list or its IRI
+    catalog_license: str = "dl-by-de/2.0"
+    catalog_page_size: int = Field(100, ge=1, le=1000)
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -216,6 +216,8 @@ def _reads(w: World) -> dict[tuple[str, str], list[str]]:
         ("GET", "/municipalities/{ags}"): ["/municipalities/07319000"],
         ("GET", "/operators"): ["/operators"],
         ("GET", "/operators/{operator_id}"): [f"/operators/{PARTNER_OP}"],
+        # the open-data catalogue: always the anonymous view (tests/test_catalog.py validates it)
+        ("GET", "/catalog"): ["/catalog", "/catalog?f=ttl", "/catalog?f=jsonld"],
     }
 
 

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from netzatlas import __version__, migrate, schema
 from netzatlas.api import (
     admin,
+    catalog,
     dashboard,
     errors,
     features,
@@ -124,6 +125,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(publication.router)
     app.include_router(signin.router)
     app.include_router(admin.router)
+    app.include_router(catalog.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -164,22 +164,21 @@ async def items(request: Request, collection_id: str) -> Response:
     matched: int | None = None
     known = False  # whether matched is the count (None: more than COUNT_CAP)
     if first_page and (key is None or key not in _counts):
-        # count unknown: a small set is found, counted and paged in one narrow pass
+        # count unknown: the matches are found, counted and paged in one narrow pass
         async with pool.connection() as conn:
             cur = await conn.execute(probe_sql(feature, src, where, order), args)
-            page = await cur.fetchone()
-        if page["probed"] <= PROBE_MAX:
-            matched, known = page["probed"], True
-            _remember(key, page["stamp"], matched)
-        else:
-            page = None
+            probed = await cur.fetchone()
+        known = True
+        if probed["probed"] <= PROBE_MAX:
+            page, matched = probed, probed["probed"]
+        _remember(key, probed["stamp"], matched)  # None: more than COUNT_CAP, numberMatched is left out
     if page is None:
         page = await fetch_page(pool, page_sql(feature, src, where, order), args, limit)
         hit = _counts.get(key) if key is not None else None
         if hit is not None and hit[0] == page["stamp"]:
             matched, known = hit[1], True
             _counts.move_to_end(key)
-        elif key is not None or first_page:
+        elif not known and (key is not None or first_page):
             # counted once per selection, visibility and change of the layer; cursor pages then find it cached
             matched, known = await _count(pool, key, src, counted), True
     returned = min(page["fetched"], limit)

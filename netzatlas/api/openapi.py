@@ -288,6 +288,115 @@ def _process_paths() -> dict[str, Any]:
     }
 
 
+def _admin_paths() -> dict[str, Any]:
+    """Municipalities and operators (netzatlas/api/admin.py): admin keys only."""
+    ags = _param("ags", "Municipality key (AGS, 8 digits)", {"type": "string", "pattern": "^[0-9]{8}$"}, "path")
+    oid = _param("operatorId", "Operator id", {"type": "string"}, "path")
+    refused = {"401": ERROR, "403": ERROR}
+
+    def op(method: str, summary: str, op_id: str, params: list[dict], responses: dict[str, Any]) -> dict[str, Any]:
+        return {
+            method: {
+                "summary": summary,
+                "operationId": op_id,
+                "tags": ["admin"],
+                "parameters": params,
+                "responses": {**responses, **refused},
+            }
+        }
+
+    add_municipality = op(
+        "post",
+        "Register a municipality from a boundary file (any CRS) or the union of a districts file",
+        "addMunicipality",
+        [],
+        {"201": _json_response("The municipality"), "400": ERROR, "409": ERROR},
+    )
+    add_municipality["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["ags", "name"],
+                    "properties": {
+                        "ags": {"type": "string", "pattern": "^[0-9]{8}$"},
+                        "name": {"type": "string"},
+                        "boundary": {"type": "string", "format": "binary"},
+                        "from_districts": {"type": "string", "format": "binary"},
+                        "layer": {"type": "string"},
+                        "where": {"type": "string"},
+                        "note": {"type": "string"},
+                        "replace": {"type": "string", "enum": ["true", "false"]},
+                    },
+                }
+            }
+        },
+    }
+    add_operator = op(
+        "post",
+        "Register an operator",
+        "addOperator",
+        [],
+        {"201": _json_response("The operator"), "400": ERROR, "409": ERROR},
+    )
+    add_operator["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "name", "kind"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                        "name": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["city", "telecom", "utility", "other"]},
+                    },
+                }
+            }
+        },
+    }
+    return {
+        "/municipalities": {
+            **op(
+                "get",
+                "Municipalities with area, districts and population",
+                "getMunicipalities",
+                [],
+                {"200": _json_response("Municipalities")},
+            ),
+            **add_municipality,
+        },
+        "/municipalities/{ags}": {
+            **op(
+                "get",
+                "A municipality: districts, population and its sources, operators, latest runs",
+                "getMunicipality",
+                [ags],
+                {"200": _json_response("The municipality"), "404": ERROR},
+            ),
+            **op(
+                "delete",
+                "Remove a municipality (refused while anything refers to it)",
+                "removeMunicipality",
+                [ags],
+                {"200": _json_response("What was removed"), "404": ERROR, "409": ERROR},
+            ),
+        },
+        "/operators": {
+            **op("get", "Operators", "getOperators", [], {"200": _json_response("Operators")}),
+            **add_operator,
+        },
+        "/operators/{operatorId}": op(
+            "get",
+            "An operator with its assets and keys",
+            "getOperator",
+            [oid],
+            {"200": _json_response("The operator"), "404": ERROR},
+        ),
+    }
+
+
 WRITE_HEADERS = [
     _param("Content-Crs", "CRS of the body's geometry (Part 2), default CRS84.", {"type": "string"}, "header"),
 ]
@@ -309,6 +418,31 @@ WRITE_ERRORS = {
     "422": ERROR,
     "428": ERROR,
 }
+
+
+def _catalog_paths() -> dict[str, Any]:
+    """The open-data catalogue (DCAT-AP.de 2.0), always as anonymous callers see the registry."""
+    from netzatlas.catalog.dcat import FORMATS
+
+    rdf = {media: {"schema": {"type": "string"}} for _, media in FORMATS.values()}
+    params = [
+        _param(
+            "f", "rdf (RDF/XML, the default), ttl or jsonld; or by Accept", {"type": "string", "enum": list(FORMATS)}
+        ),
+        _param("page", "Hydra page, from 1", {"type": "integer", "minimum": 1, "maximum": 1_000_000}),
+        _param("modified_since", "Only datasets changed since this date or date-time", {"type": "string"}),
+    ]
+    return {
+        "/catalog": {
+            "get": {
+                "summary": "The DCAT-AP.de 2.0 catalogue of the published datasets, paged with Hydra",
+                "operationId": "getCatalog",
+                "tags": ["open data"],
+                "parameters": params,
+                "responses": {"200": {"description": "The catalogue page", "content": rdf}, "400": ERROR},
+            }
+        }
+    }
 
 
 def _add_write_paths(paths: dict[str, Any]) -> None:
@@ -493,6 +627,8 @@ def document(server_url: str) -> dict[str, Any]:
         }
     paths.update(_tile_paths())
     paths.update(_process_paths())
+    paths.update(_admin_paths())
+    paths.update(_catalog_paths())
     _add_write_paths(paths)
     for path in paths.values():
         for operation in path.values():

@@ -171,13 +171,14 @@ def order_by(coll: Collection, sortby: list[str]) -> Order:
     return Order(tuple(terms), coll.id_sql)
 
 
-# A first page whose count is not cached yet probes for up to this many matches: a set this small is
-# found, counted and paged in one narrow pass. Larger sets, and every page whose count is cached, take the
-# page query (top-N of the matches, or the id index up to limit + 1 rows) and a count cached per filter and
-# visibility (features.py), so no page repeats a scan of the whole match set for its count.
-PROBE_MAX = 5_000
 # A count stops here; numberMatched is left out above it (and the response says so, see features.py).
 COUNT_CAP = 1_000_000
+# A first page whose count is not cached yet finds, counts and pages the matches in one narrow pass (the probe)
+# of up to this many; beyond it the page query pages and numberMatched is left out. Every page whose count is
+# cached (per selection and caller visibility, features.py) takes the page query: a top-N of the matches, or the
+# id index up to limit + 1 rows. So no page repeats a scan of the match set for its count, and no set size
+# switches to a dearer plan (until 5,000 the probe stopped, and a set of 5,001 was scanned three times).
+PROBE_MAX = COUNT_CAP
 
 
 def stamp_sql(src: Source) -> str:

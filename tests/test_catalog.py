@@ -1,0 +1,361 @@
+"""The open-data catalogue (/catalog, DCAT-AP.de 2.0): validated with pySHACL against the official shapes, read
+the way a harvester reads it, and free of anything non-public.
+
+The registry is the Worms demo plus secrets: a critical mobile site and a critical sensor with names to look for,
+every actuator internal (so that kind has no dataset), buildings of a supplier whose attribution names no open
+licence, a coverage run from public inputs only (listed) and one from critical inputs (not listed until published).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from rdflib import Graph, Literal, Namespace, URIRef
+from rdflib.compare import isomorphic
+from rdflib.namespace import DCAT, DCTERMS, RDF, SKOS
+
+from bench.common import free_port, server
+from netzatlas import db, migrate
+from netzatlas.coverage import publication, runs
+from netzatlas.demo import load as demo
+from netzatlas.registry import keys
+
+from .conftest import make_database
+
+SHAPES = Path(__file__).parents[2] / "shared" / "data" / "dcat-ap-de"
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")
+PAGE_SIZE = 3
+SETTINGS = {
+    "NETZATLAS_CATALOG_PUBLISHER": "Stadtverwaltung Teststadt",
+    "NETZATLAS_CATALOG_CONTACT_EMAIL": "opendata@teststadt.example",
+    "NETZATLAS_CATALOG_CONTRIBUTOR_ID": "openGovernmentDataPortalRheinlandPfalz",
+    "NETZATLAS_CATALOG_PAGE_SIZE": str(PAGE_SIZE),
+}
+CLI = str(Path(sys.executable).parent / "netzatlas")
+
+
+@dataclass
+class World:
+    url: str
+    db_url: str
+    planner_key: str
+    secrets: set[str]  # ids and names of non-public assets, ids of unpublished runs
+    public_run: str
+    critical_run: str
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    name = f"netzatlas_test_catalog_{os.getpid()}"
+    db_url = make_database(name)
+    migrate.upgrade(db_url)
+    with db.transaction(db_url, actor=demo.DEMO_ACTOR) as c:
+        demo.load(c)
+        c.execute(
+            "UPDATE assets SET sensitivity = 'critical', name = 'SECRET site', version = version + 1 WHERE id = "
+            "(SELECT id FROM assets_mobile_sites WHERE sensitivity = 'public' ORDER BY external_id LIMIT 1)"
+        )
+        c.execute(
+            "UPDATE assets SET sensitivity = 'critical', name = 'SECRET sensor', version = version + 1 WHERE id = "
+            "(SELECT id FROM assets_sensors WHERE sensitivity = 'public' ORDER BY external_id LIMIT 1)"
+        )
+        c.execute("UPDATE assets SET sensitivity = 'internal', version = version + 1 WHERE kind = 'actuators'")
+        # a building supplier whose terms are not open: its layer stays out of the catalogue
+        c.execute(
+            "INSERT INTO buildings (municipality, source, external_id, households, geom, attribution) VALUES "
+            "('07319000', 'alkis-kauf', 'DERP123', 2, ST_SetSRID(ST_MakePoint(450000, 5500000), 25832), "
+            "'© Vermessungsamt, Nutzung nur nach Vereinbarung')"
+        )
+        secrets = set()
+        for r in c.execute("SELECT id::text, name FROM assets WHERE sensitivity <> 'public'").fetchall():
+            secrets |= {r["id"], r["name"]} - {None}
+        planner = keys.create_key(c, "planner", label="catalog")
+    public_run = str(runs.start(db_url, "fiber", None, {"inputs": "public"})["id"])
+    critical_run = str(runs.start(db_url, "fiber", None, {})["id"])
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / f"netzatlas-test-catalog-{port}.log"
+    env = {"NETZATLAS_DATABASE_URL": db_url, **SETTINGS}
+    with server([CLI, "serve", "--port", str(port)], env, port, "/health", log) as base:
+        yield World(base, db_url, planner, secrets | {critical_run}, public_run, critical_run)
+    db.drop_database(name)
+
+
+def harvest(w: World, headers: dict[str, str] | None = None, **params: str) -> tuple[Graph, list[Graph], int]:
+    """What a harvester does: read /catalog (RDF/XML), follow hydra:next to the end; the merged graph, each page's
+    graph and hydra:totalItems."""
+    merged, pages = Graph(), []
+    url: str | None = f"{w.url}/catalog"
+    total = -1
+    with httpx.Client(timeout=60, headers=headers or {}) as client:
+        first = True
+        while url:
+            r = client.get(url, params=params if first else None)
+            first = False
+            assert r.status_code == 200, r.text
+            assert r.headers["content-type"].startswith("application/rdf+xml")
+            g = Graph().parse(data=r.content, format="xml")
+            pages.append(g)
+            merged += g
+            total = int(next(g.objects(None, HYDRA.totalItems)))
+            nxt = list(g.objects(None, HYDRA.next))
+            url = str(nxt[0]) if nxt else None
+            assert len(pages) < 100
+    return merged, pages, total
+
+
+def datasets(g: Graph) -> set[str]:
+    return {str(d).rsplit("#", 1)[1] for d in g.subjects(RDF.type, DCAT.Dataset)}
+
+
+# ---------------------------------------------------------------- validation with the official shapes
+
+
+def _need_shapes() -> None:
+    if not SHAPES.is_dir():
+        pytest.skip(f"the DCAT-AP.de shapes are not at {SHAPES} (shared/data/dcat-ap-de beside the repository)")
+
+
+def shapes_2_0() -> Graph:
+    """DCAT-AP.de 2.0 specification + Konventionen, combined as GovData's validator does."""
+    g = Graph()
+    for f in sorted((SHAPES / "govdata-2.0").glob("*.ttl")):
+        g.parse(f)
+    g.parse(SHAPES / "semic-dcat-ap-2.1.1" / "dcat-ap_2.1.1_shacl_shapes.ttl")
+    return g
+
+
+def background(data: Graph) -> Graph:
+    """The data with the vocabularies merged in (see the shapes' README), and the concepts of the EU authority
+    tables and the political geocoding keys that the data uses declared members of their tables."""
+    g = Graph()
+    g += data
+    for f in sorted((SHAPES / "vocabularies").iterdir()):
+        g.parse(f, format="xml" if f.suffix == ".rdf" else "turtle")
+    tables = {
+        "http://publications.europa.eu/resource/authority/data-theme/": (DCAT.theme,),
+        "http://publications.europa.eu/resource/authority/file-type/": (DCTERMS.format,),
+        "http://publications.europa.eu/resource/authority/language/": (DCTERMS.language,),
+        "http://dcat-ap.de/def/politicalGeocoding/municipalityKey/": (DCATDE.politicalGeocodingURI,),
+        "http://dcat-ap.de/def/politicalGeocoding/Level/": (DCATDE.politicalGeocodingLevelURI,),
+    }
+    for prefix, predicates in tables.items():
+        for p in predicates:
+            for concept in set(data.objects(None, p)):
+                if str(concept).startswith(prefix):
+                    g.add((concept, RDF.type, SKOS.Concept))
+                    g.add((concept, SKOS.inScheme, URIRef(prefix.rstrip("/"))))
+    return g
+
+
+def validate(data: Graph) -> tuple[list[str], list[str]]:
+    """(violations, warnings) of the 2.0 combination, as messages."""
+    from pyshacl import validate as shacl
+
+    _, report, _ = shacl(background(data), shacl_graph=shapes_2_0(), inference="none", allow_warnings=True)
+    sh = Namespace("http://www.w3.org/ns/shacl#")
+    found: dict[URIRef, list[str]] = {sh.Violation: [], sh.Warning: []}
+    for result in report.subjects(RDF.type, sh.ValidationResult):
+        severity = report.value(result, sh.resultSeverity)
+        text = f"{report.value(result, sh.focusNode)}: {report.value(result, sh.resultMessage)}"
+        found.setdefault(severity, []).append(text)
+    return found[sh.Violation], found[sh.Warning]
+
+
+def test_govdata_perfect_record_passes_and_without_licence_fails():
+    """The check is shown to work: GovData's own perfect record passes, the same record without licence fails."""
+    _need_shapes()
+    perfect = Graph().parse(SHAPES / "govdata-testcases" / "v2.0-perfect.ttl")
+    violations, _ = validate(perfect)
+    assert violations == []
+    broken = Graph()
+    broken += perfect
+    broken.remove((None, DCTERMS.license, None))
+    violations, _ = validate(broken)
+    assert any("K31" in v for v in violations), violations
+
+
+def test_catalogue_validates_with_zero_violations(world: World):
+    _need_shapes()
+    merged, _, total = harvest(world)
+    assert total == len(datasets(merged)) > PAGE_SIZE  # several pages
+    violations, warnings = validate(merged)
+    assert violations == [], "\n".join(sorted(set(violations))[:10])
+    print(f"{len(warnings)} warnings", *sorted(set(warnings))[:20], sep="\n")
+
+
+def test_missing_licence_in_our_catalogue_is_a_violation(world: World):
+    """Our own catalogue with a distribution's licence removed fails the same check."""
+    _need_shapes()
+    merged, _, _ = harvest(world)
+    dist = next(merged.subjects(RDF.type, DCAT.Distribution))
+    merged.remove((dist, DCTERMS.license, None))
+    violations, _ = validate(merged)
+    assert any("K31" in v for v in violations)
+
+
+def test_round_trip_through_turtle_rdfxml_and_jsonld(world: World):
+    """The same page by Accept (the same URL, so the same Hydra links): one graph in all three syntaxes; by f= too
+    once the view's links, which keep f, are set aside."""
+    graphs = {}
+    for f, fmt, media in (
+        ("rdf", "xml", "application/rdf+xml"),
+        ("ttl", "turtle", "text/turtle"),
+        ("jsonld", "json-ld", "application/ld+json"),
+    ):
+        r = httpx.get(f"{world.url}/catalog", params={"page": "2"}, headers={"Accept": media})
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+        graphs[f] = Graph().parse(data=r.content, format=fmt)
+        by_f = httpx.get(f"{world.url}/catalog", params={"page": "2", "f": f})
+        assert by_f.headers["content-type"].startswith(media)
+        g = Graph().parse(data=by_f.content, format=fmt)
+        for view in set(g.objects(None, HYDRA.view)):
+            g.remove((view, None, None))
+            g.remove((None, HYDRA.view, view))
+        graphs[f"f={f}"] = g
+    assert len(graphs["rdf"]) > 50
+    for other in ("ttl", "jsonld"):
+        assert isomorphic(graphs["rdf"], graphs[other]), other
+    for f in ("f=ttl", "f=jsonld"):
+        assert isomorphic(graphs["f=rdf"], graphs[f]), f
+    # and back out of rdflib again: Turtle of the parsed RDF/XML reads as the same graph
+    again = Graph().parse(data=graphs["rdf"].serialize(format="turtle"), format="turtle")
+    assert isomorphic(again, graphs["jsonld"])
+
+
+# ---------------------------------------------------------------- a harvester's view
+
+
+def test_harvester_gets_every_public_dataset_and_its_distributions(world: World):
+    merged, pages, total = harvest(world)
+    assert len(pages) == -(-total // PAGE_SIZE)
+    found = datasets(merged)
+    assert len(found) == total
+    # what anonymous callers see, counted with an explicit filter on the superuser's connection
+    with db.connect(world.db_url) as c:
+        kinds = {
+            r["kind"]
+            for r in c.execute(
+                "SELECT DISTINCT kind FROM assets WHERE sensitivity = 'public' AND retired_at IS NULL"
+            ).fetchall()
+        }
+    registry = {d.removeprefix("registry-").removesuffix("-07319000") for d in found if d.startswith("registry-")}
+    assert registry == kinds
+    assert "actuators" not in registry  # every actuator is internal: no dataset
+    assert f"coverage-{world.public_run}" in found
+    assert f"coverage-{world.critical_run}" not in found
+    assert "reference-municipality-07319000" in found and "reference-districts-07319000" in found
+    assert not any("alkis-kauf" in d for d in found)  # attribution names no open licence
+    with httpx.Client(timeout=60) as client:
+        for ds in merged.subjects(RDF.type, DCAT.Dataset):
+            assert merged.value(ds, DCATDE.contributorID) == URIRef(
+                "http://dcat-ap.de/def/contributors/openGovernmentDataPortalRheinlandPfalz"
+            )
+            assert str(merged.value(ds, DCATDE.politicalGeocodingURI)).endswith("/municipalityKey/07319000")
+            for dist in merged.objects(ds, DCAT.distribution):
+                url = str(merged.value(dist, DCAT.accessURL))
+                r = client.get(url)
+                assert r.status_code == 200, (url, r.text[:200])
+                assert r.headers["content-type"].startswith("application/geo+json"), url
+                doc = r.json()  # a listed layer is not empty for anonymous callers
+                assert doc["features"] if doc["type"] == "FeatureCollection" else doc["geometry"], url
+    service = next(merged.subjects(RDF.type, DCAT.DataService))
+    assert URIRef("http://www.opengis.net/spec/ogcapi-features-1/1.0") in set(
+        merged.objects(service, DCTERMS.conformsTo)
+    )
+    assert httpx.get(str(merged.value(service, DCAT.endpointURL))).status_code == 200
+
+
+def test_attribution_travels_with_population_cells(world: World):
+    merged, _, _ = harvest(world)
+    texts = {str(t) for t in merged.objects(None, DCATDE.licenseAttributionByText)}
+    assert any("Statistische Ämter des Bundes und der Länder" in t for t in texts)
+    pop = next(d for d in merged.subjects(RDF.type, DCAT.Dataset) if "population" in str(d))
+    dist = merged.value(pop, DCAT.distribution)
+    assert merged.value(dist, DCTERMS.license) == URIRef("http://dcat-ap.de/def/licenses/dl-by-de/2.0")
+
+
+def test_nothing_non_public_in_the_catalogue_even_for_a_planner(world: World):
+    _, pages, _ = harvest(world)
+    for headers in ({}, {"Authorization": f"Bearer {world.planner_key}"}):
+        for f in ("rdf", "ttl", "jsonld"):
+            for page in range(1, len(pages) + 1):
+                r = httpx.get(f"{world.url}/catalog", params={"f": f, "page": str(page)}, headers=headers)
+                assert r.status_code == 200
+                leaked = sorted(s for s in world.secrets if s.encode() in r.content)
+                assert leaked == [], (f, page, leaked[:3])
+    planner, _, _ = harvest(world, {"Authorization": f"Bearer {world.planner_key}"})
+    anonymous, _, _ = harvest(world)
+    assert datasets(planner) == datasets(anonymous)
+
+
+def test_publishing_a_run_adds_its_dataset(world: World):
+    publication.publish(world.db_url, world.critical_run, "tests", True)
+    try:
+        merged, _, _ = harvest(world)
+        assert f"coverage-{world.critical_run}" in datasets(merged)
+    finally:
+        publication.publish(world.db_url, world.critical_run, "tests", False)
+    merged, _, _ = harvest(world)
+    assert f"coverage-{world.critical_run}" not in datasets(merged)
+
+
+def test_modified_since(world: World):
+    _, _, total = harvest(world)
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    assert harvest(world, modified_since=past)[2] == total
+    later, _, n = harvest(world, modified_since=future)
+    assert n == 0 and datasets(later) == set()
+    # the view's links keep the filter
+    first = Graph().parse(data=httpx.get(f"{world.url}/catalog", params={"modified_since": past}).content, format="xml")
+    assert all("modified_since" in str(v) for v in first.objects(None, HYDRA.next))
+
+
+@pytest.mark.parametrize(
+    "query, names",
+    [
+        ({"f": "csv"}, "f"),
+        ({"page": "0"}, "page"),
+        ({"page": "x"}, "page"),
+        ({"page": "999"}, "page"),
+        ({"modified_since": "yesterday"}, "modified_since"),
+        ({"limit": "5"}, "limit"),
+    ],
+)
+def test_bad_parameters_are_400_naming_them(world: World, query: dict[str, str], names: str):
+    r = httpx.get(f"{world.url}/catalog", params=query)
+    assert r.status_code == 400
+    assert names in r.json()["description"]
+
+
+# ---------------------------------------------------------------- netzatlas catalog check
+
+
+def test_catalog_check_reports_what_is_missing(world: World):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETZATLAS_")}
+    env["NETZATLAS_DATABASE_URL"] = world.db_url
+    bare = subprocess.run([CLI, "catalog", "check"], env=env, capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 1
+    for setting in ("CATALOG_PUBLISHER", "CATALOG_CONTACT_EMAIL", "CATALOG_CONTRIBUTOR_ID", "BASE_URL"):
+        assert f"NETZATLAS_{setting}" in bare.stderr
+    assert "alkis-kauf" in bare.stdout  # the layer left out for its licence
+    full = {**env, **SETTINGS, "NETZATLAS_BASE_URL": "https://geo.teststadt.example"}
+    done = subprocess.run([CLI, "catalog", "check"], env=full, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    bad = {**full, "NETZATLAS_CATALOG_LICENSE": "all-rights-reserved"}
+    done = subprocess.run([CLI, "catalog", "check"], env=bad, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "NETZATLAS_CATALOG_LICENSE" in done.stderr
+    shown = subprocess.run([CLI, "catalog", "show", "-f", "ttl"], env=full, capture_output=True, timeout=120)
+    g = Graph().parse(data=shown.stdout, format="turtle")
+    assert (URIRef("https://geo.teststadt.example/catalog"), RDF.type, DCAT.Catalog) in g
+    assert Literal("Stadtverwaltung Teststadt") in set(g.objects(None, None))
