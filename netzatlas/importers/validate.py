@@ -506,10 +506,13 @@ def _check_operators(feats: list[dict], opts: Options, report: Report) -> None:
 
 
 def _check_antenna_operators(feats: list[dict], opts: Options, report: Report) -> None:
-    """Each antenna's operator: registered, and the delivering operator's own unless the caller may write any."""
+    """Each antenna's operator: registered, and the delivering operator's own unless the caller may write any.
+    An antenna of its row's own operator is not named again (_check_operators named the row)."""
     for f in feats:
         for a in f["attributes"].get("antennas") or [] if f["kind"].has_antennas else []:
             op = a.get("operator")
+            if op == f["operator"]:
+                continue
             where = f"antenna {a.get('antenna_id')!r}"
             if opts.operators and op and op not in opts.operators:
                 known = ", ".join(opts.operators)
@@ -780,10 +783,11 @@ def _keep_children(profile: Profile, matched: list[LayerMap], feats: list[dict],
         parents = [f for f in feats if f["kind"].id == parent and not f["removed"]]
         if inline or not parents:
             continue
-        # the operators of a site follow from its antennas unless the delivery states them
-        with_ops = not any(m.target == parent and "operators" in (m.spec.get("attributes") or {}) for m in matched)
+        # the operators of a site follow from its antennas unless its row states them: a row without them (no
+        # column, or an empty cell) keeps the registered operators with the registered antennas
         for f in parents:
-            f["keep"] += [attribute, "operators"] if with_ops and f["kind"].has_antennas else [attribute]
+            keep_ops = f["kind"].has_antennas and "operators" not in f["attributes"]
+            f["keep"] += [attribute, "operators"] if keep_ops else [attribute]
         report.notes.append(
             f"no {' or '.join(childs)} table in the delivery: the {len(parents)} {parent} keep their registered "
             f"{attribute}"
