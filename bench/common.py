@@ -178,7 +178,7 @@ def wrk_paths(base: str, paths: list[str], connections: int = 16, seconds: int =
         )
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", f.name, base],
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", f.name, base],
             capture_output=True,
             text=True,
             check=True,

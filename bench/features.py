@@ -13,11 +13,13 @@ Alternating rounds (the order flips every round), medians; the machine's load is
 
 from __future__ import annotations
 
+import functools
 import statistics
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from pyproj import Transformer
 
 from bench.common import (
     alternate,
@@ -83,15 +85,16 @@ def _box(h: float, shift: float = 0.0) -> str:
     return f"{cx - h + shift:.10f},{cy - h * 0.8:.10f},{cx + h + shift:.10f},{cy + h * 0.8:.10f}"
 
 
+@functools.cache
+def _to_utm() -> Transformer:
+    return Transformer.from_crs(4326, 25832, always_xy=True)
+
+
 def _utm(box: str) -> str:
     """The box tipg searches for a CRS84 bbox: the bounds of its corners (densified) in the table's EPSG:25832,
     computed as tipg does (pyproj's transform_bounds). Netzatlas is given that box with bbox-crs, so both servers
     select the same features (Netzatlas itself transforms the box's outline, which selects fewer)."""
-    from pyproj import Transformer
-
-    x1, y1, x2, y2 = Transformer.from_crs(4326, 25832, always_xy=True).transform_bounds(
-        *(float(v) for v in box.split(","))
-    )
+    x1, y1, x2, y2 = _to_utm().transform_bounds(*(float(v) for v in box.split(",")))
     return f"{x1:.4f},{y1:.4f},{x2:.4f},{y2:.4f}"
 
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # licence of the city's own data: an id of the DCAT-AP.de licence list or its IRI
     catalog_license: str = "dl-by-de/2.0"
     catalog_page_size: int = Field(100, ge=1, le=1000)
+    # Where `netzatlas opendata build` writes the downloads served at /opendata (default: <home>/opendata).
+    opendata_dir: Path | None = None
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -218,6 +218,10 @@ def _reads(w: World) -> dict[tuple[str, str], list[str]]:
         ("GET", "/operators/{operator_id}"): [f"/operators/{PARTNER_OP}"],
         # the open-data catalogue: always the anonymous view (tests/test_catalog.py validates it)
         ("GET", "/catalog"): ["/catalog", "/catalog?f=ttl", "/catalog?f=jsonld"],
+        # the data inventory: everything for planners and admins, the public rows for the others
+        ("GET", "/inventory"): ["/inventory", "/inventory?f=csv", "/inventory?f=html"],
+        # open-data downloads (tests/test_catalog.py builds them and searches them for non-public rows)
+        ("GET", "/opendata/{ags}/{file}"): ["/opendata/07319000/manifest.json"],
     }
 
 

@@ -9,7 +9,10 @@ licence, a coverage run from public inputs only (listed) and one from critical i
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,7 @@ class World:
     url: str
     db_url: str
     planner_key: str
+    opendata: Path
     secrets: set[str]  # ids and names of non-public assets, ids of unpublished runs
     public_run: str
     critical_run: str
@@ -84,10 +88,16 @@ def world() -> Iterator[World]:
     critical_run = str(runs.start(db_url, "fiber", None, {})["id"])
     port = free_port()
     log = Path(tempfile.gettempdir()) / f"netzatlas-test-catalog-{port}.log"
-    env = {"NETZATLAS_DATABASE_URL": db_url, **SETTINGS}
+    opendata_dir = Path(tempfile.mkdtemp(prefix="netzatlas-test-opendata-"))
+    env = {"NETZATLAS_DATABASE_URL": db_url, "NETZATLAS_OPENDATA_DIR": str(opendata_dir), **SETTINGS}
+    built = subprocess.run(
+        [CLI, "opendata", "build"], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
+    assert built.returncode == 0, built.stderr
     with server([CLI, "serve", "--port", str(port)], env, port, "/health", log) as base:
-        yield World(base, db_url, planner, secrets | {critical_run}, public_run, critical_run)
+        yield World(base, db_url, planner, opendata_dir, secrets | {critical_run}, public_run, critical_run)
     db.drop_database(name)
+    shutil.rmtree(opendata_dir, ignore_errors=True)
 
 
 def harvest(w: World, headers: dict[str, str] | None = None, **params: str) -> tuple[Graph, list[Graph], int]:
@@ -255,6 +265,7 @@ def test_harvester_gets_every_public_dataset_and_its_distributions(world: World)
     assert f"coverage-{world.critical_run}" not in found
     assert "reference-municipality-07319000" in found and "reference-districts-07319000" in found
     assert not any("alkis-kauf" in d for d in found)  # attribution names no open licence
+    downloads = 0
     with httpx.Client(timeout=60) as client:
         for ds in merged.subjects(RDF.type, DCAT.Dataset):
             assert merged.value(ds, DCATDE.contributorID) == URIRef(
@@ -265,9 +276,20 @@ def test_harvester_gets_every_public_dataset_and_its_distributions(world: World)
                 url = str(merged.value(dist, DCAT.accessURL))
                 r = client.get(url)
                 assert r.status_code == 200, (url, r.text[:200])
+                if merged.value(dist, DCAT.downloadURL) is not None:  # a snapshot: media type, size, checksum
+                    media = str(merged.value(dist, DCAT.mediaType)).rsplit("/assignments/media-types/", 1)[1]
+                    assert r.headers["content-type"].startswith(media), url
+                    assert float(merged.value(dist, DCAT.byteSize)) == len(r.content)
+                    ags, name = url.rsplit("/", 2)[1:]
+                    manifest = client.get(f"{world.url}/opendata/{ags}/manifest.json").json()
+                    sums = {f["file"]: f["sha256"] for e in manifest["datasets"].values() for f in e["files"]}
+                    assert sums[name] == hashlib.sha256(r.content).hexdigest()
+                    downloads += 1
+                    continue
                 assert r.headers["content-type"].startswith("application/geo+json"), url
                 doc = r.json()  # a listed layer is not empty for anonymous callers
                 assert doc["features"] if doc["type"] == "FeatureCollection" else doc["geometry"], url
+    assert downloads >= 3 * len({d for d in found if d.startswith("registry-")})
     service = next(merged.subjects(RDF.type, DCAT.DataService))
     assert URIRef("http://www.opengis.net/spec/ogcapi-features-1/1.0") in set(
         merged.objects(service, DCTERMS.conformsTo)
@@ -359,3 +381,126 @@ def test_catalog_check_reports_what_is_missing(world: World):
     g = Graph().parse(data=shown.stdout, format="turtle")
     assert (URIRef("https://geo.teststadt.example/catalog"), RDF.type, DCAT.Catalog) in g
     assert Literal("Stadtverwaltung Teststadt") in set(g.objects(None, None))
+
+
+# ---------------------------------------------------------------- the data inventory (/inventory)
+
+
+def test_inventory_anonymous_sees_the_catalogue_and_nothing_hidden(world: World):
+    merged, _, _ = harvest(world)
+    r = httpx.get(f"{world.url}/inventory")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    doc = r.json()
+    assert {e["id"] for e in doc["entries"]} == datasets(merged)
+    assert {e["access_rights"].rsplit("/", 1)[1] for e in doc["entries"]} == {"PUBLIC"}
+    for fmt in ("json", "csv", "html"):
+        body = httpx.get(f"{world.url}/inventory", params={"f": fmt}).text
+        assert not [s for s in world.secrets if s in body], fmt
+        assert "NON_PUBLIC" not in body and "critical" not in body.lower()
+
+
+def test_inventory_for_a_planner_counts_every_holding(world: World):
+    planner = {"Authorization": f"Bearer {world.planner_key}"}
+    doc = httpx.get(f"{world.url}/inventory", headers=planner).json()
+    by_id = {e["id"]: e for e in doc["entries"]}
+    with db.connect(world.db_url) as c:
+        rows = c.execute(
+            "SELECT kind, municipality, sensitivity, count(*) AS n FROM assets WHERE retired_at IS NULL "
+            "GROUP BY 1, 2, 3"
+        ).fetchall()
+    assert any(r["sensitivity"] == "critical" for r in rows)
+    for r in rows:
+        suffix = "" if r["sensitivity"] == "public" else f"-{r['sensitivity']}"
+        e = by_id[f"registry-{r['kind']}-{r['municipality']}{suffix}"]
+        assert e["features"] == r["n"]
+        right = {"public": "PUBLIC", "internal": "RESTRICTED", "critical": "NON_PUBLIC"}[r["sensitivity"]]
+        assert e["access_rights"].endswith("/" + right)
+        assert (e["reason"] is None) == (r["sensitivity"] == "public")
+        assert e["catalogue"] == (r["sensitivity"] == "public")
+    critical = next(e for e in doc["entries"] if e["sensitivity"] == "critical" and e["id"].startswith("registry-"))
+    assert "KRITIS" in critical["reason"] and "anonymous" not in critical["readers"]
+    # the closed-licence buildings and the unpublished critical run are holdings too
+    assert any("alkis-kauf" in e["title"] and e["access_rights"].endswith("RESTRICTED") for e in doc["entries"])
+    assert f"coverage-{world.critical_run}" in by_id
+    assert by_id[f"coverage-{world.critical_run}"]["readers"] == ["planner", "admin"]
+    public = {e["id"] for e in doc["entries"] if e["catalogue"]}
+    assert public == {e["id"] for e in httpx.get(f"{world.url}/inventory").json()["entries"]}
+
+
+def test_inventory_formats_and_bad_input(world: World):
+    planner = {"Authorization": f"Bearer {world.planner_key}"}
+    r = httpx.get(f"{world.url}/inventory", headers={**planner, "Accept": "text/csv"})
+    assert r.headers["content-type"].startswith("text/csv")
+    lines = r.text.strip().splitlines()
+    assert lines[0].startswith("id,layer,title") and len(lines) > 5
+    html = httpx.get(f"{world.url}/inventory", headers={**planner, "Accept": "text/html"})
+    assert html.headers["content-type"].startswith("text/html") and "NON_PUBLIC" in html.text
+    for query in ({"f": "xml"}, {"page": "2"}):
+        bad = httpx.get(f"{world.url}/inventory", params=query)
+        assert bad.status_code == 400 and next(iter(query)) in bad.json()["description"]
+
+
+# ---------------------------------------------------------------- open-data downloads (netzatlas opendata build)
+
+
+def test_opendata_holds_nothing_of_internal_or_critical_assets(world: World):
+    files = sorted(p for p in world.opendata.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} == {".gpkg", ".geojson", ".csv", ".json"}
+    with db.connect(world.db_url) as c:
+        hidden = c.execute(
+            "SELECT id::text, external_id, name, attributes FROM assets WHERE sensitivity <> 'public'"
+        ).fetchall()
+        public_keys = {
+            k
+            for r in c.execute("SELECT attributes FROM assets WHERE sensitivity = 'public'").fetchall()
+            for k in r["attributes"]
+        }
+        public_ext = {
+            r["external_id"] for r in c.execute("SELECT external_id FROM assets WHERE sensitivity = 'public'")
+        }
+    only_hidden = {k for r in hidden for k in r["attributes"]} - public_keys  # attributes only they have
+    needles = {r["id"] for r in hidden} | {r["name"] for r in hidden if r["name"]} | {world.critical_run}
+    needles |= {r["external_id"] for r in hidden} - public_ext
+    needles |= only_hidden
+    assert "SECRET site" in needles and len(needles) > 10
+    for p in files:
+        body = p.read_bytes()
+        found = sorted(n for n in needles if n.encode() in body)
+        assert found == [], (p.name, found[:5])
+    # the files hold the public rows: the sensors of the GeoJSON are exactly the public ones
+    doc = json.loads((world.opendata / "07319000" / "registry-sensors-07319000.geojson").read_text())
+    with db.connect(world.db_url) as c:
+        n = c.execute(
+            "SELECT count(*) AS n FROM assets WHERE kind = 'sensors' AND sensitivity = 'public' AND retired_at IS NULL"
+        ).fetchone()["n"]
+    assert len(doc["features"]) == n > 0 and doc["license"] == "dl-by-de/2.0"
+    assert not (world.opendata / "07319000" / f"coverage-{world.critical_run}-cells.csv").exists()
+    assert (world.opendata / "07319000" / f"coverage-{world.public_run}-cells.gpkg").exists()
+    assert not list(world.opendata.rglob("*.tif"))
+
+
+def test_opendata_manifest_checksums_rebuild_and_urls(world: World):
+    directory = world.opendata / "07319000"
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for entry in manifest["datasets"].values():
+        for f in entry["files"]:
+            body = (directory / f["file"]).read_bytes()
+            assert f["bytes"] == len(body) and f["sha256"] == hashlib.sha256(body).hexdigest()
+    served = httpx.get(f"{world.url}/opendata/07319000/manifest.json").json()
+    assert set(served["datasets"]) == set(manifest["datasets"])
+    env = {**os.environ, "NETZATLAS_DATABASE_URL": world.db_url, "NETZATLAS_OPENDATA_DIR": str(world.opendata)}
+    for _ in range(2):  # up to date with what earlier tests changed, then nothing to do
+        again = subprocess.run([CLI, "opendata", "build"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 datasets built" in again.stdout, again.stdout + again.stderr
+    with db.transaction(world.db_url, actor=demo.DEMO_ACTOR) as c:  # a district renamed: its layer's stamp moves
+        c.execute("UPDATE districts SET note = 'renamed' WHERE id = (SELECT min(id) FROM districts)")
+    again = subprocess.run([CLI, "opendata", "build"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "1 datasets built" in again.stdout, again.stdout + again.stderr
+    for path, status in (
+        ("/opendata/07319000/nope.csv", 404),
+        ("/opendata/0731/registry-sensors-07319000.csv", 400),
+        ("/opendata/07319000/..%2Fmanifest.json", 404),
+        (f"/opendata/07319000/coverage-{world.critical_run}-cells.csv", 404),
+    ):
+        r = httpx.get(world.url + path)
+        assert r.status_code == status and "description" in r.json(), (path, r.status_code)

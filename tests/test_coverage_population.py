@@ -86,7 +86,7 @@ def test_one_km_and_100_m_grids_count_everybody_once(two_grids, conn):
     assert secret > 0  # suppressed cells: their people are only in the 1 km remainder
     fiber = runs.start(g["url"], "fiber", AGS, {})
     mobile = runs.start(g["url"], "mobile", AGS, {"resolution_m": 20})
-    for run in (*only_km, fiber, mobile):
+    for run in (*only_km.values(), fiber, mobile):
         assert run["status"] == "succeeded", run["message"]
         assert _people(run) == pytest.approx(g["total"], abs=0.01), run["analysis"]
     assert POPULATION_RULE in fiber["model"]["assumptions"]

@@ -20,8 +20,10 @@ from netzatlas.api import (
     dashboard,
     errors,
     features,
+    inventory,
     metadata,
     openapi,
+    opendata,
     pages,
     previews,
     processes,
@@ -126,6 +128,8 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(signin.router)
     app.include_router(admin.router)
     app.include_router(catalog.router)
+    app.include_router(inventory.router)
+    app.include_router(opendata.router)
     processes.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

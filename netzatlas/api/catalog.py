@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request, Response
 
 from netzatlas.api.errors import bad_request
 from netzatlas.api.negotiation import base_url
-from netzatlas.catalog import dcat
-from netzatlas.catalog.datasets import QUERIES, Dataset, build
+from netzatlas.catalog import dcat, opendata
+from netzatlas.catalog.datasets import QUERIES, Dataset, Distribution, build
 from netzatlas.config import get_settings
 from netzatlas.registry import access
 
@@ -32,7 +32,23 @@ async def public_datasets(request: Request) -> list[Dataset]:
             for name, sql in QUERIES.items():
                 cur = await conn.execute(sql)
                 rows[name] = await cur.fetchall()
-    datasets, _ = build(rows, get_settings())
+    settings = get_settings()
+    datasets, _ = build(rows, settings)
+    # the download snapshots of `netzatlas opendata build` (public datasets only: their manifests)
+    files = opendata.downloads(settings, datasets)
+    for d in datasets:
+        for f in files.get(d.id, []):
+            d.distributions.append(
+                Distribution(
+                    f"{d.title} ({f['file_type']} download)",
+                    f["url"],
+                    "",
+                    f["media_type"],
+                    f["file_type"],
+                    download=True,
+                    byte_size=f["bytes"],
+                )
+            )
     return datasets
 
 

@@ -425,6 +425,7 @@ def _catalog_paths() -> dict[str, Any]:
     from netzatlas.catalog.dcat import FORMATS
 
     rdf = {media: {"schema": {"type": "string"}} for _, media in FORMATS.values()}
+    inv = ["json", "html", "csv"]
     params = [
         _param(
             "f", "rdf (RDF/XML, the default), ttl or jsonld; or by Accept", {"type": "string", "enum": list(FORMATS)}
@@ -441,7 +442,64 @@ def _catalog_paths() -> dict[str, Any]:
                 "parameters": params,
                 "responses": {"200": {"description": "The catalogue page", "content": rdf}, "400": ERROR},
             }
-        }
+        },
+        "/inventory": {
+            "get": {
+                "summary": "The data inventory: every holding the caller may know of (planners and admins: all)",
+                "operationId": "getInventory",
+                "tags": ["open data"],
+                "parameters": [
+                    _param("f", "json (the default), html or csv; or by Accept", {"type": "string", "enum": inv})
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The inventory",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/html": {"schema": {"type": "string"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": ERROR,
+                },
+            }
+        },
+        "/opendata/{ags}/{file}": {
+            "get": {
+                "summary": "An open-data download (GeoPackage, GeoJSON, CSV) or the municipality's manifest.json",
+                "operationId": "getOpendataFile",
+                "tags": ["open data"],
+                "parameters": [
+                    {
+                        "name": "ags",
+                        "in": "path",
+                        "required": True,
+                        "description": "Municipality key (AGS)",
+                        "schema": {"type": "string", "pattern": "^[0-9]{8}$"},
+                    },
+                    {
+                        "name": "file",
+                        "in": "path",
+                        "required": True,
+                        "description": "A file of the manifest, or manifest.json",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file",
+                        "content": {
+                            "application/geopackage+sqlite3": {"schema": {"type": "string", "format": "binary"}},
+                            "application/geo+json": {"schema": {"type": "object"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "400": ERROR,
+                    "404": ERROR,
+                },
+            }
+        },
     }
 
 

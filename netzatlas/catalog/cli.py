@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,8 +19,30 @@ console = Console()
 err = Console(stderr=True)
 
 
+opendata_app = typer.Typer(help="Open-data downloads (per municipality, public layers only).", no_args_is_help=True)
+
+
 def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="catalog")
+    parent.add_typer(opendata_app, name="opendata")
+
+
+@opendata_app.command("build")
+def opendata_build(
+    out: Annotated[Path | None, typer.Option("--out", help="directory (default: <home>/opendata)")] = None,
+) -> None:
+    """Write GeoPackage, GeoJSON and CSV snapshots of every public layer and published coverage result, per
+    municipality, read as the anonymous caller; rebuild only datasets whose change stamp moved."""
+    from netzatlas.catalog import opendata
+
+    settings = get_settings()
+    with db.connect() as conn:
+        done = opendata.build_all(conn, settings, out)
+    where = out or opendata.root(settings)
+    console.print(
+        f"{done['built']} datasets built, {done['kept']} unchanged, {done['removed']} removed in {where}",
+        highlight=False,
+    )
 
 
 @app.command("check")

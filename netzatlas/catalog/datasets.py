@@ -75,6 +75,9 @@ class Distribution:
     collection: str
     media_type: str = "application/geo+json"
     file_type: str = "GEOJSON"
+    # a download snapshot of `netzatlas opendata build` (then access_url is the file's URL too)
+    download: bool = False
+    byte_size: int | None = None
 
 
 @dataclass

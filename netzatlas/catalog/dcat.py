@@ -187,8 +187,17 @@ def graph(
             g.add((ds, DCAT.distribution, node))
             g.add((node, RDF.type, DCAT.Distribution))
             g.add((node, DCTERMS.title, Literal(dist.title)))
-            g.add((node, DCAT.accessURL, URIRef(base + quote(dist.access_url, safe="/?&=:-._~"))))
-            g.add((node, DCAT.accessService, service))
+            url = URIRef(base + quote(dist.access_url, safe="/?&=:-._~"))
+            g.add((node, DCAT.accessURL, url))
+            if dist.download:
+                g.add((node, DCAT.downloadURL, url))
+                if dist.byte_size is not None:
+                    # xsd:decimal (DCAT-AP 2) in the lexical form Turtle writes, so every syntax gives one graph
+                    g.add((node, DCAT.byteSize, Literal(f"{dist.byte_size}.0", datatype=XSD.decimal)))
+                # no spdx:checksum: the DCAT-AP 2.1.1 shapes accept only SHA-1 and DCAT-AP.de's only algorithms of
+                # its hashAlgorithms list; the SHA-256 of each file is in the municipality's manifest.json
+            else:
+                g.add((node, DCAT.accessService, service))
             g.add((node, DCTERMS.format, URIRef(FILE_TYPE + dist.file_type)))
             media = URIRef(IANA + dist.media_type)
             g.add((node, DCAT.mediaType, media))
