@@ -316,7 +316,12 @@ def kinds_list() -> None:
     table = Table("kind", "geometry", "default sensitivity", "attributes")
     for k in kinds_mod.KINDS:
         attrs = ", ".join(a.name + ("*" if a.required else "") for a in k.attributes)
-        table.add_row(k.id, k.geometry, k.default_sensitivity, attrs + (", sectors[]" if k.has_sectors else ""))
+        table.add_row(
+            k.id,
+            k.geometry,
+            k.default_sensitivity,
+            attrs + (", operators[], antennas[].cells[]" if k.has_antennas else ""),
+        )
     console.print(table)
     console.print("* required")
 

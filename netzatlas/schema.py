@@ -30,7 +30,9 @@ TABLES = (
     "municipalities",
     "operators",
     "population_cells",
-    "radio_sectors",
+    "radio_antennas",
+    "radio_bands",
+    "radio_cells",
     "submissions",
 )
 # Functions in the public schema that the migrations define (triggers and the INSPIRE grid).

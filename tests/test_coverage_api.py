@@ -84,7 +84,7 @@ def test_sync_execution_and_cog_over_http(served: Served):
     assert r.status_code == 200, r.text
     assert r.headers["preference-applied"] == "respond-sync"
     res = r.json()
-    assert res["statistics"]["sectors"] > 100 and res["model"]["assumptions"]["receiver_height_m"] == 1.5
+    assert res["statistics"]["radio_cells"] > 100 and res["model"]["assumptions"]["receiver_height_m"] == 1.5
     href = res["outputs"]["rsrp"]["href"]
     part = httpx.get(href, headers={**_auth(served), "Range": "bytes=0-1023"}, timeout=30)
     assert part.status_code == 206 and len(part.content) == 1024 and part.content[:2] in (b"II", b"MM")

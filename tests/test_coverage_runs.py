@@ -95,7 +95,7 @@ def test_mobile_run_is_reproducible_and_states_its_model(radio_fixture, conn):
     assert a["statistics"] == b["statistics"]
     assert _sha(a) == _sha(b) and set(_sha(a)) == {"rsrp", "classes"}
     s = a["statistics"]
-    assert s["sectors"] == 9 and 0 < s["coverage"]["covered"]["share_area"] < 1
+    assert s["radio_cells"] == 9 and 0 < s["coverage"]["covered"]["share_area"] < 1
     assert s["coverage"]["white"]["share_area"] > 0 and s["cells"] > 9000
     assert "UMa" in a["model"]["name"] and "NLOS" in a["model"]["assumptions"]["los"]
     assert a["input_counts"]["sites"] == 3 and a["timings"]["radio"] >= 0

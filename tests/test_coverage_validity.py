@@ -74,18 +74,18 @@ def test_hata_outside_its_range_is_flagged_per_sector(sites):
     r = runs.start(sites, "mobile", TEST_AGS, {"resolution_m": 100, "model": "hata"})
     assert r["status"] == "succeeded", r["message"]
     v = r["model"]["validity"]
-    assert v["sectors_evaluated"] == 6 and v["sectors_outside"] == 6
-    assert r["statistics"]["sectors_outside_validity"] == 6
+    assert v["cells_evaluated"] == 6 and v["cells_outside"] == 6
+    assert r["statistics"]["radio_cells_outside_validity"] == 6
     # every sector is evaluated below 1 km; the 800 MHz and 3.6 GHz carriers are outside 1500-2000 MHz;
     # the 22.5 m rooftop is below 30 m
-    assert v["sectors_outside_by_quantity"] == {"bs_height": 3, "distance": 6, "frequency": 6}
-    first = next(s for s in v["sectors"] if s["site"] == "DE-RP-4711" and s["sector"] == 1)
+    assert v["cells_outside_by_quantity"] == {"bs_height": 3, "distance": 6, "frequency": 6}
+    first = next(s for s in v["cells"] if s["site"] == "DE-RP-4711" and s["antenna"] == "S1")
     assert first["outside"]["frequency"] == "806 MHz outside 1500-2000 MHz"
     assert first["outside"]["bs_height"] == "22.5 m outside 30-200 m"
     assert first["layer"] == "LTE B20" and first["operator"] == "telco"
     uma = runs.start(sites, "mobile", TEST_AGS, {"resolution_m": 100})
-    assert uma["model"]["validity"]["sectors_outside"] == 0
-    assert uma["statistics"]["sectors_outside_validity"] == 0
+    assert uma["model"]["validity"]["cells_outside"] == 0
+    assert uma["statistics"]["radio_cells_outside_validity"] == 0
 
 
 def test_a_bandwidth_outside_the_3gpp_tables_fails_the_run_naming_the_sector(conn, sites):
@@ -115,5 +115,5 @@ def test_a_bandwidth_outside_the_3gpp_tables_fails_the_run_naming_the_sector(con
     )
     r = runs.start(sites, "mobile", TEST_AGS, {"resolution_m": 100})
     assert r["status"] == "failed"
-    assert "site DE-RP-4713 (telco) sector 2: NR channel bandwidth 100 MHz at 15 kHz" in r["message"]
+    assert "site DE-RP-4713 (telco) antenna S2 cell 2 (n1): NR channel bandwidth 100 MHz at 15 kHz" in r["message"]
     assert np.isfinite(radio.rsrp_offset_db("NR", 100, 3650))

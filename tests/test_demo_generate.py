@@ -27,7 +27,8 @@ from netzatlas.demo.generate import (
     generate,
     load_population_csv,
 )
-from netzatlas.registry.kinds import KINDS_BY_ID, SECTOR_ATTRIBUTES, SENSITIVITIES, STATUSES, Attribute
+from netzatlas.registry.kinds import KINDS_BY_ID, SENSITIVITIES, STATUSES, Attribute
+from netzatlas.registry.validation import check_attributes
 
 SHARED_CSV = Path("/work/shared/data/zensus2011_1km_worms.csv")
 ATTRIBUTION = "dl-de/by-2-0, © Statistische Ämter des Bundes und der Länder (Zensus 2011)"
@@ -133,16 +134,16 @@ def _asset_errors(asset: dict, operator_ids: set[str]) -> list[str]:
     if geom.geom_type != kind.geometry or geom.is_empty or not geom.is_valid:
         errors.append(f"{where}: geometry {geom.geom_type} does not fit {kind.geometry}")
     attrs = asset["attributes"]
-    errors += _record_errors(kind.attributes, attrs, where, extra=("sectors",) if kind.has_sectors else ())
-    if kind.has_sectors:
-        sectors = attrs.get("sectors")
-        if not isinstance(sectors, list) or not sectors:
-            errors.append(f"{where}: sectors missing")
+    errors += _record_errors(
+        kind.attributes, attrs, where, extra=("operators", "antennas") if kind.has_antennas else ()
+    )
+    if kind.has_antennas:
+        antennas = attrs.get("antennas")
+        if not isinstance(antennas, list) or not antennas:
+            errors.append(f"{where}: antennas missing")
         else:
-            for i, sector in enumerate(sectors):
-                errors += _record_errors(SECTOR_ATTRIBUTES, sector, f"{where} sector {i}")
-            if len({s.get("sector") for s in sectors}) != len(sectors):
-                errors.append(f"{where}: duplicate sector numbers")
+            _, problems = check_attributes(kind, attrs, asset["operator"])
+            errors += [f"{where} {p}" for p in problems]
     return errors
 
 
@@ -156,9 +157,10 @@ def test_validator_catches_bad_assets(data: DemoData) -> None:
     # Guard against a validator that accepts everything.
     operator_ids = {o["id"] for o in data.operators}
     site = next(a for a in data.assets if a["kind"] == "mobile-sites")
-    bad_sector = dict(site["attributes"]["sectors"][0], band="B99", eirp_dbm=120.0)
+    first = site["attributes"]["antennas"][0]
+    bad = dict(first, cells=[dict(first["cells"][0], band="B99", eirp_dbm=120.0)])
     broken = dict(
-        site, attributes=dict(site["attributes"], sectors=[bad_sector]), geometry=shapely.LineString([(0, 0), (1, 1)])
+        site, attributes=dict(site["attributes"], antennas=[bad]), geometry=shapely.LineString([(0, 0), (1, 1)])
     )
     assert len(_asset_errors(broken, operator_ids)) == 3
     sensor = next(a for a in data.assets if a["kind"] == "sensors")
@@ -326,8 +328,10 @@ def test_mobile_sites(data: DemoData) -> None:
     sites = [a for a in data.assets if a["kind"] == "mobile-sites"]
     bands = Counter()
     for site in sites:
-        sectors = site["attributes"]["sectors"]
-        assert [s["sector"] for s in sectors] == [1, 2, 3]
+        assert site["attributes"]["operators"] == [site["operator"]]
+        sectors = [{**a, **a["cells"][0]} for a in site["attributes"]["antennas"]]
+        assert [s["antenna_id"] for s in sectors] == ["S1", "S2", "S3"]
+        assert all(len(a["cells"]) == 1 for a in site["attributes"]["antennas"])
         assert len({(s["technology"], s["band"]) for s in sectors}) == 1
         azimuths = sorted(s["azimuth_deg"] for s in sectors)
         gaps = [azimuths[1] - azimuths[0], azimuths[2] - azimuths[1], 360 - azimuths[2] + azimuths[0]]

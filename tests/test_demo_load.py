@@ -43,7 +43,7 @@ def test_demo_load_is_deterministic_and_idempotent(db_url: str):
 
     with db.connect(db_url) as conn:
         counts = {r["kind"]: r["n"] for r in conn.execute("SELECT kind, count(*) AS n FROM assets GROUP BY kind")}
-        sectors = conn.execute("SELECT count(*) AS n, count(DISTINCT site_id) AS sites FROM radio_sectors").fetchone()
+        sectors = conn.execute("SELECT count(*) AS n, count(DISTINCT site_id) AS sites FROM radio_cells").fetchone()
         sens = {r["sensitivity"] for r in conn.execute("SELECT DISTINCT sensitivity FROM assets")}
         statuses = {r["status"] for r in conn.execute("SELECT DISTINCT status FROM assets")}
         pop = conn.execute(

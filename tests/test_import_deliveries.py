@@ -134,8 +134,11 @@ def test_sectors_table_maps_onto_sites(conn, tmp_path):
     zipped = h.zip_files(tmp_path / "sites2.zip", [sites, sectors])
     _, status, report = imp(conn, zipped, tmp_path)
     assert status == "loaded", report.to_json()
-    n = conn.execute("SELECT count(*) AS n FROM radio_sectors WHERE site_external_id = 'S1'").fetchone()["n"]
-    assert n == 2
+    rows = conn.execute(
+        "SELECT antenna_id, cell_id, band, azimuth_deg FROM radio_cells WHERE site_external_id = 'S1' "
+        "ORDER BY antenna_id"
+    ).fetchall()
+    assert [(r["band"], r["azimuth_deg"]) for r in rows] == [("B20", 0), ("n78", 120)]  # a sector: antenna + cell
 
 
 def test_template_round_trip(conn, tmp_path):

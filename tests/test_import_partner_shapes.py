@@ -94,9 +94,10 @@ def imp(conn, path: Path, tmp_path: Path, profile: Path | str | None, operator: 
 
 
 def sites(conn) -> dict[tuple[str, str], tuple[str, int]]:
+    """(operator, site) -> (status, number of cells); each legacy sector becomes an antenna with one cell."""
     rows = conn.execute(
-        "SELECT operator, external_id, status, jsonb_array_length(attributes -> 'sectors') AS n FROM assets "
-        "WHERE kind = 'mobile-sites' AND retired_at IS NULL"
+        "SELECT operator, external_id, status, (SELECT count(*) FROM radio_cells c WHERE c.site_id = a.id)::int AS n "
+        "FROM assets a WHERE kind = 'mobile-sites' AND retired_at IS NULL"
     ).fetchall()
     return {(r["operator"], r["external_id"]): (r["status"], r["n"]) for r in rows}
 
@@ -202,8 +203,8 @@ def test_an_optional_sectors_table_left_out_keeps_the_registered_sectors(conn, t
     _, status, report = imp(conn, partial, tmp_path, register["profile"])
     assert status == "loaded", report.problems
     assert report.counts["mobile-sites"] == {"created": 0, "updated": 1, "retired": 0, "unchanged": 4}
-    assert any("keep their registered sectors" in n for n in report.notes)
-    assert sites(conn) == EXPECTED  # every site still has its sectors
+    assert any("keep their registered antennas" in n for n in report.notes), report.notes
+    assert sites(conn) == EXPECTED  # every site still has its sectors (as antennas with their cells)
 
 
 def test_registry_template_sites_without_the_sectors_file_keep_their_sectors(conn, tmp_path):
@@ -218,8 +219,10 @@ def test_registry_template_sites_without_the_sectors_file_keep_their_sectors(con
     assert imp(conn, zipped(tmp_path, "a.zip", s, sec), tmp_path, None, operator="telco")[1] == "loaded"
     _, status, report = imp(conn, s, tmp_path, None, operator="telco")
     assert status == "loaded" and report.changes == 0, report.to_json()
-    n = conn.execute("SELECT count(*) AS n FROM radio_sectors WHERE site_external_id = 'S1'").fetchone()["n"]
+    n = conn.execute("SELECT count(*) AS n FROM radio_cells WHERE site_external_id = 'S1'").fetchone()["n"]
     assert n == 2
+    ops = conn.execute("SELECT attributes -> 'operators' AS o FROM assets WHERE external_id = 'S1'").fetchone()["o"]
+    assert ops == ["telco"]  # the site's operators are not recomputed (emptied) without the child tables
 
 
 # ---------------------------------------------------------------- the command line

@@ -147,7 +147,7 @@ def test_caps_429_and_queued_jobs_survive_a_restart(fresh):
             until(lambda j=j: _status(url, j) in ("succeeded", "failed"), f"job {j} finishing")
         done = _get(s, fresh["a"], "/jobs", status="successful").json()["jobs"]
         assert {j["jobID"] for j in done} == set(queued)
-        assert _get(s, fresh["a"], f"/jobs/{queued[0]}/results").json()["statistics"]["sectors"] > 100
+        assert _get(s, fresh["a"], f"/jobs/{queued[0]}/results").json()["statistics"]["radio_cells"] > 100
         # places are free again
         assert _post(s, fresh["a"], MOBILE_COARSE).status_code == 201
 
@@ -156,7 +156,7 @@ def test_sync_execution_runs_through_the_queue(fresh):
     with serve(fresh["url"]) as s:
         r = _post(s, fresh["a"], MOBILE_COARSE, Prefer="respond-sync")
         assert r.status_code == 200, r.text
-        assert r.headers["preference-applied"] == "respond-sync" and r.json()["statistics"]["sectors"] > 100
+        assert r.headers["preference-applied"] == "respond-sync" and r.json()["statistics"]["radio_cells"] > 100
         job = httpx.get(r.headers["location"], timeout=30).json()
         assert job["status"] == "successful"
 

@@ -58,7 +58,7 @@ def test_range_and_type_checks():
     assert msgs == ["attributes.fibre_count: -1 is below the minimum 0"]
 
 
-def test_sectors_are_validated_with_their_index():
+def test_legacy_sectors_become_antennas_with_one_cell():
     sector = {
         "sector": 1,
         "technology": "NR",
@@ -69,11 +69,81 @@ def test_sectors_are_validated_with_their_index():
         "eirp_dbm": 60,
         "bandwidth_mhz": 100,
     }
-    ok = _prepare("mobile-sites", fields(attributes={"sectors": [sector]}), partial=False)
-    assert ok["attributes"].obj["sectors"] == [sector]
+    ok = _prepare("mobile-sites", fields(attributes={"sectors": [sector]}), partial=False, operator="telco")
+    attrs = ok["attributes"].obj
+    assert "sectors" not in attrs and attrs["operators"] == ["telco"]
+    assert attrs["antennas"] == [
+        {
+            "antenna_id": "S1",
+            "operator": "telco",
+            "azimuth_deg": 0,
+            "height_m": 30,
+            "cells": [
+                {
+                    "cell_id": "1",
+                    "technology": "NR",
+                    "band": "n78",
+                    "frequency_mhz": 3600,
+                    "bandwidth_mhz": 100,
+                    "eirp_dbm": 60,
+                }
+            ],
+        }
+    ]
     msgs = problems("mobile-sites", attributes={"sectors": [sector, {**sector, "band": "n999"}]})
-    assert "attributes.sectors[1].band: unknown code 'n999'; allowed: B3, B7, B8, B20, B28, n1, n28, n78" in msgs
+    assert any(m.startswith("attributes.sectors[1].band: unknown code 'n999'; allowed: B1, B3") for m in msgs)
     assert "attributes.sectors: sector numbers must be unique at a site" in msgs
+
+
+def test_antennas_and_cells_shared_site_omni_and_band_codes():
+    site = {
+        "structure": "rooftop",
+        "operators": ["telco", "city"],
+        "antennas": [
+            {
+                "antenna_id": "A1",
+                "operator": "telco",
+                "azimuth_deg": 120,
+                "cells": [{"cell_id": "c1", "band": "B1"}, {"cell_id": "c2", "band": "B32"}],
+            },
+            {
+                "antenna_id": "A1",
+                "operator": "city",
+                "omnidirectional": True,
+                "cells": [{"cell_id": "x", "band": "N78"}],
+            },
+        ],
+    }
+    ok = _prepare("mobile-sites", fields(attributes=site), partial=False)["attributes"].obj
+    assert ok["operators"] == ["telco", "city"]
+    city, telco = ok["antennas"]
+    assert city["omnidirectional"] is True and "azimuth_deg" not in city
+    assert city["cells"] == [{"cell_id": "x", "band": "n78", "technology": "NR"}]
+    assert [c["technology"] for c in telco["cells"]] == ["LTE", "LTE"]
+    bad = {
+        "operators": ["telco"],
+        "antennas": [
+            {"antenna_id": "A1", "operator": "other", "cells": [{"cell_id": "c", "band": "B1", "technology": "NR"}]},
+            {
+                "antenna_id": "A2",
+                "operator": "telco",
+                "omnidirectional": True,
+                "azimuth_deg": 10,
+                "cells": [{"cell_id": "c", "band": "B20", "frequency_mhz": 2000}, {"cell_id": "c", "band": "B99"}],
+            },
+        ],
+    }
+    msgs = problems("mobile-sites", attributes=bad)
+    assert "attributes.antennas[0].azimuth_deg: required unless omnidirectional is true" in msgs
+    assert "attributes.antennas[0].operator: 'other' is not among the site's operators (telco)" in msgs
+    assert "attributes.antennas[0].cells[0].technology: NR does not match band B1 (LTE)" in msgs
+    assert "attributes.antennas[1].azimuth_deg: an omnidirectional antenna has no azimuth" in msgs
+    assert (
+        "attributes.antennas[1].cells[0].frequency_mhz: 2000 MHz lies outside the downlink of band B20 (791-821 MHz)"
+        in msgs
+    )
+    assert any(m.startswith("attributes.antennas[1].cells[1].band: unknown code 'B99'") for m in msgs)
+    assert "attributes.antennas[1].cells[1].cell_id: 'c' twice at the antenna" in msgs
 
 
 @pytest.mark.parametrize("coords", [[float("nan"), 5495000.0], [float("inf"), 1.0]])

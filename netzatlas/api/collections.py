@@ -76,8 +76,9 @@ def _asset_collection(kind: Kind) -> Collection:
     properties = [(q.name, q.sql) for q in [*common, *attrs]]
     # Submission provenance: which delivery last changed the asset.
     properties.append(("submission_id", "t.submission_id"))
-    if kind.has_sectors:
-        properties.append(("sectors", "t.attributes->'sectors'"))
+    if kind.has_antennas:
+        properties.append(("operators", "t.attributes->'operators'"))
+        properties.append(("antennas", "t.attributes->'antennas'"))
     return Collection(
         id=kind.id,
         title=kind.title,

@@ -39,7 +39,7 @@ async def landing(request: Request) -> Response:
     doc = {
         "title": "Netzatlas",
         "description": "City infrastructure asset and network coverage registry: fiber routes, network nodes, "
-        "mobile sites with radio sectors, sensors, actuators and IoT gateways, with reference layers.",
+        "mobile sites with their antennas and cells, sensors, actuators and IoT gateways, with reference layers.",
         "version": __version__,
         "links": [
             *self_links(request, "/"),

@@ -37,7 +37,7 @@ TILE_PROPERTIES = {
     "population-cells": frozenset({"population", "resolution_m", "year"}),
 }
 # Properties whose values are lists or objects stay out of tiles (MVT values are scalars).
-NOT_IN_TILES = frozenset({"sectors"})
+NOT_IN_TILES = frozenset({"operators", "antennas"})
 MAX_AGE = 60
 # The lowest tile matrix (zoom) at which a layer is in tiles: below it a tile would hold more of the layer than a
 # map can draw (a z0 tile is the whole world). Tiles leave such layers out and say so in X-Tile-Omitted.

@@ -21,7 +21,7 @@ import rasterio
 import shapely
 
 from netzatlas import db
-from netzatlas.coverage import antenna, radio, rasters, runs, terrain
+from netzatlas.coverage import radio, rasters, runs, terrain
 from netzatlas.coverage.fiber import NODES, ROUTES
 from netzatlas.coverage.grid import (
     CELL_M,
@@ -34,7 +34,7 @@ from netzatlas.coverage.grid import (
     store_cells,
     to_inspire,
 )
-from netzatlas.coverage.mobile import SECTORS_SQL, radio_model
+from netzatlas.coverage.mobile import load_cells, radio_model, transmitter
 from netzatlas.coverage.mobile import model_description as radio_description
 from netzatlas.coverage.parameters import ParameterError
 from netzatlas.coverage.runs import Context
@@ -125,19 +125,7 @@ def _coupling_loss(
         return out
     best = np.full(len(idx), -np.inf, np.float32)
     for s in lte:
-        tx = radio.Transmitter(
-            x=s["x"],
-            y=s["y"],
-            height_m=s["height_m"],
-            frequency_mhz=s["frequency_mhz"],
-            eirp_dbm=p["sector_antenna_gain_dbi"],
-            band=0,
-            azimuth_deg=s["azimuth_deg"],
-            tilt_deg=s["tilt_deg"],
-            h_beamwidth_deg=s["h_beamwidth_deg"],
-            v_beamwidth_deg=s["v_beamwidth_deg"],
-            offset_db=-p["indoor_loss_db"],
-        )
+        tx = transmitter(s, 0, p["sector_antenna_gain_dbi"], -p["indoor_loss_db"])
         best = np.maximum(best, radio.level(tx, model, xs[idx], ys[idx], dem))
     out[idx] = -best.astype(np.float64)
     return out
@@ -171,19 +159,7 @@ def run(ctx: Context) -> dict[str, Any]:
         devices = conn.execute(DEVICES_SQL, {"ags": ctx.municipality}).fetchall()
         gateways = conn.execute(GATEWAYS_SQL, {"ags": ctx.municipality, "range": p["max_range_m"]}).fetchall()
         mobile = _mobile_run(conn, ctx)
-        lte = [
-            s
-            for s in conn.execute(
-                SECTORS_SQL,
-                {
-                    "ags": ctx.municipality,
-                    "range": p["max_range_m"],
-                    "h_bw": antenna.DEFAULT_H_BEAMWIDTH_DEG,
-                    "v_bw": antenna.DEFAULT_V_BEAMWIDTH_DEG,
-                },
-            ).fetchall()
-            if s["technology"] == "LTE"
-        ]
+        lte = [s for s in load_cells(conn, ctx.municipality, p["max_range_m"])[0] if s["technology"] == "LTE"]
         fiber_ok = {
             r["id"]
             for r in conn.execute(

@@ -11,21 +11,49 @@ import shapely
 from psycopg.types.json import Jsonb
 
 from netzatlas import db
-from netzatlas.coverage import antenna, pathloss, radio, rasters, terrain
+from netzatlas.coverage import antenna, defaults, pathloss, radio, rasters, terrain
 from netzatlas.coverage.grid import POPULATION_RULE, Grid, key_to_id, population_cells
 from netzatlas.coverage.runs import Context
 
-SECTORS_SQL = """
-    SELECT site_id, site_external_id, sector, operator, technology, band, frequency_mhz, azimuth_deg,
-           coalesce(mech_tilt_deg, 0) + coalesce(elec_tilt_deg, 0) AS tilt_deg, height_m, eirp_dbm, bandwidth_mhz,
-           coalesce(h_beamwidth_deg, %(h_bw)s) AS h_beamwidth_deg,
-           coalesce(v_beamwidth_deg, %(v_bw)s) AS v_beamwidth_deg,
+# Every cell of an in-service site within reach, with its antenna (radio_cells, migration 0010). Missing values
+# come from the declared defaults (coverage/defaults.py), listed in the run's assumptions.
+CELLS_SQL = """
+    SELECT site_id, site_external_id, operator, antenna_id, cell_id, technology, band,
+           dl_frequency_mhz AS frequency_mhz, azimuth_deg, coalesce(omnidirectional, false) AS omnidirectional,
+           mech_tilt_deg, elec_tilt_deg, height_m, h_beamwidth_deg, v_beamwidth_deg, gain_dbi,
+           eirp_dbm, tx_power_dbm, bandwidth_mhz, structure,
            ST_X(geom) AS x, ST_Y(geom) AS y
-    FROM radio_sectors
-    WHERE status = 'in_service'
+    FROM radio_cells
+    WHERE status = 'in_service' AND site_status = 'in_service'
       AND ST_DWithin(geom, (SELECT boundary FROM municipalities WHERE ags = %(ags)s), %(range)s)
-    ORDER BY operator, technology, band, site_id, sector
+    ORDER BY operator, technology, band, site_id, antenna_no, cell_id
 """
+
+
+def load_cells(conn: Any, ags: str, range_m: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The in-service cells within range of the municipality, completed with the declared defaults; and the
+    defaults used (quantity, value, what they applied to, cells, source)."""
+    used = defaults.Used()
+    cells = [defaults.fill(dict(c), used) for c in conn.execute(CELLS_SQL, {"ags": ags, "range": range_m})]
+    return cells, used.listed()
+
+
+def transmitter(c: dict[str, Any], band: int, eirp_dbm: float, offset_db: float) -> radio.Transmitter:
+    """The radio transmitter of a cell; an omnidirectional antenna has no pattern."""
+    omni = bool(c["omnidirectional"])
+    return radio.Transmitter(
+        x=c["x"],
+        y=c["y"],
+        height_m=c["height_m"],
+        frequency_mhz=c["frequency_mhz"],
+        eirp_dbm=eirp_dbm,
+        band=band,
+        azimuth_deg=None if omni else c["azimuth_deg"],
+        tilt_deg=c["tilt_deg"],
+        h_beamwidth_deg=c.get("h_beamwidth_deg") or antenna.DEFAULT_H_BEAMWIDTH_DEG,
+        v_beamwidth_deg=c.get("v_beamwidth_deg") or antenna.DEFAULT_V_BEAMWIDTH_DEG,
+        offset_db=offset_db,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,18 +116,22 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             f"Received level per pixel = EIRP - path loss ({names[p['model']]}) + 3GPP TR 38.901 table 7.3-1 sector "
             "pattern (A_H with the sector's horizontal beamwidth, A_V with its vertical beamwidth and tilt = "
             f"mechanical + electrical, 30 dB cap); {kind} = level - 10 log10(12 N_RB) - indoor loss; best server "
-            "per pixel over all in-service sectors per operator, technology and band, and over all operators."
+            "per pixel over all in-service cells per operator, technology and band, and over all operators; each cell "
+            "is a transmitter at its antenna's position, height, azimuth and tilt."
         ),
         "assumptions": {
             "los": los,
             "terrain": relief,
             "receiver_height_m": p["ue_height_m"],
-            "antenna_heights": "height_m of each sector above ground",
+            "antenna_heights": "height_m of each antenna above ground; where the delivery gives none, the declared "
+            "default of the site's structure (listed under defaults)",
+            "omnidirectional": "an omnidirectional antenna (indoor systems, small cells) radiates with no pattern: "
+            "its EIRP in every direction",
             "thresholds_dbm": {k: p[k] for k in p if k.endswith("threshold_dbm")},
             "indoor_loss_db": p["indoor_loss_db"],
             "n_rb": "3GPP TS 36.101 Table 5.6-1 (LTE) and TS 38.101-1 Table 5.3.2-1 (NR, FR1) for the sector's "
             f"channel bandwidth; {radio.NR_SCS_RULE}; a bandwidth the tables do not list fails the run",
-            "beamwidths": f"each sector's own; where the delivery gives none, horizontal "
+            "beamwidths": f"each antenna's own; where the delivery gives none, horizontal "
             f"{antenna.DEFAULT_H_BEAMWIDTH_DEG:g} deg and vertical {antenna.DEFAULT_V_BEAMWIDTH_DEG:g} deg (a macro "
             "panel, 3GPP TR 36.814 table A.2.1.1-2)",
             "distances": f"2D distances below {pathloss.MIN_DISTANCE_M:g} m use {pathloss.MIN_DISTANCE_M:g} m; "
@@ -156,40 +188,25 @@ def run(ctx: Context) -> dict[str, Any]:
     p = ctx.params
     model = radio_model(p)
     with db.connect(ctx.url) as conn:
-        sectors = conn.execute(
-            SECTORS_SQL,
-            {
-                "ags": ctx.municipality,
-                "range": p["max_range_m"],
-                "h_bw": antenna.DEFAULT_H_BEAMWIDTH_DEG,
-                "v_bw": antenna.DEFAULT_V_BEAMWIDTH_DEG,
-            },
-        ).fetchall()
+        sectors, used = load_cells(conn, ctx.municipality, p["max_range_m"])
         inputs = _inputs(conn, ctx)
     grid = Grid.cover(ctx.boundary.bounds, p["resolution_m"])
     operators = sorted({s["operator"] for s in sectors})
     bands = sorted({(s["technology"], s["band"], float(s["frequency_mhz"])) for s in sectors})
     layers = [Layer(o, t, b, f) for o in operators for (t, b, f) in bands]
-    index = {(lay.operator, lay.technology, lay.band): i for i, lay in enumerate(layers)}
+    index = {(lay.operator, lay.technology, lay.band, lay.frequency_mhz): i for i, lay in enumerate(layers)}
     txs = [
-        radio.Transmitter(
-            x=s["x"],
-            y=s["y"],
-            height_m=s["height_m"],
-            frequency_mhz=s["frequency_mhz"],
-            eirp_dbm=s["eirp_dbm"],
-            band=index[(s["operator"], s["technology"], s["band"])],
-            azimuth_deg=s["azimuth_deg"],
-            tilt_deg=s["tilt_deg"],
-            h_beamwidth_deg=s["h_beamwidth_deg"],
-            v_beamwidth_deg=s["v_beamwidth_deg"],
-            offset_db=_rsrp_offset(s) - p["indoor_loss_db"],
+        transmitter(
+            s,
+            index[(s["operator"], s["technology"], s["band"], float(s["frequency_mhz"]))],
+            s["eirp_dbm"],
+            _rsrp_offset(s) - p["indoor_loss_db"],
         )
         for s in sectors
     ]
     dem = terrain.load(p["dem"], grid) if p.get("dem") else None
     ctx.lap("inputs")
-    ctx.report(0.05, f"{len(txs)} sectors over {grid.pixels:,} pixels")
+    ctx.report(0.05, f"{len(txs)} cells over {grid.pixels:,} pixels")
     res = radio.best_server(
         grid,
         txs,
@@ -197,10 +214,11 @@ def run(ctx: Context) -> dict[str, Any]:
         p["threshold_dbm"],
         max(len(layers), 1),
         terrain=dem,
-        progress=lambda done, total: ctx.report(0.05 + 0.6 * done / max(total, 1), f"sector {done}/{total}"),
+        progress=lambda done, total: ctx.report(0.05 + 0.6 * done / max(total, 1), f"cell {done}/{total}"),
     )
     ctx.lap("radio")
     described = model_description(p, dem is not None)
+    described["assumptions"]["defaults"] = used
     described["validity"] = validity_report(p, model, txs, sectors, res.reach_m, dem)
     inside = grid.mask(ctx.boundary)
     levels = res.levels[: len(layers)]
@@ -208,14 +226,17 @@ def run(ctx: Context) -> dict[str, Any]:
     # any operator per technology and band
     any_layers = [Layer("any", t, b, f) for (t, b, f) in bands]
     any_levels = (
-        np.stack([levels[[index[(o, t, b)] for o in operators]].max(axis=0) for (t, b, _f) in bands])
+        np.stack([levels[[index[(o, t, b, f)] for o in operators]].max(axis=0) for (t, b, f) in bands])
         if bands
         else np.zeros((0, grid.height, grid.width), np.float32)
     )
     covered_any = any_levels >= p["threshold_dbm"]  # per band
     op_covered = (
         np.stack(
-            [(levels[[index[(o, t, b)] for (t, b, _f) in bands]] >= p["threshold_dbm"]).any(axis=0) for o in operators]
+            [
+                (levels[[index[(o, t, b, f)] for (t, b, f) in bands]] >= p["threshold_dbm"]).any(axis=0)
+                for o in operators
+            ]
         )
         if operators
         else np.zeros((0, grid.height, grid.width), bool)
@@ -248,14 +269,15 @@ def run(ctx: Context) -> dict[str, Any]:
     ctx.lap("rasters")
     ctx.report(0.8, "cells and districts")
     stats = _aggregate(ctx, grid, inside, covered_any, any_layers, klass, good_any, op_covered, operators)
-    stats["sectors"] = len(txs)
-    stats["sectors_reaching_threshold"] = res.transmitters
-    stats["pixel_sector_evaluations"] = res.evaluations
-    stats["sectors_outside_validity"] = described["validity"]["sectors_outside"]
+    stats["radio_cells"] = len(txs)
+    stats["antennas"] = len({(s["site_id"], s["operator"], s["antenna_id"]) for s in sectors})
+    stats["radio_cells_reaching_threshold"] = res.transmitters
+    stats["pixel_cell_evaluations"] = res.evaluations
+    stats["radio_cells_outside_validity"] = described["validity"]["cells_outside"]
     stats["pixels"] = int(inside.sum())
     ctx.lap("aggregates")
     ctx.report(1.0, "mobile done")
-    inputs.update(sectors_in_service=len(txs), sites=len({s["site_id"] for s in sectors}), operators=len(operators))
+    inputs.update(radio_cells_in_service=len(txs), sites=len({s["site_id"] for s in sectors}), operators=len(operators))
     return {
         "model": described,
         "input_counts": inputs,
@@ -272,7 +294,7 @@ def validity_report(
     reach_m: list[float],
     dem: radio.Terrain | None,
 ) -> dict[str, Any]:
-    """Every evaluated sector used outside its model's validity ranges, with counts per quantity."""
+    """Every evaluated cell used outside its model's validity ranges, with counts per quantity."""
     flagged = []
     for tx, s, r in zip(txs, sectors, reach_m, strict=True):
         outside = radio.validity(tx, model, r, dem) if r > 0 else {}
@@ -281,7 +303,8 @@ def validity_report(
                 {
                     "site": s["site_external_id"],
                     "operator": s["operator"],
-                    "sector": s["sector"],
+                    "antenna": s["antenna_id"],
+                    "cell": s["cell_id"],
                     "layer": f"{s['technology']} {s['band']}",
                     "outside": outside,
                 }
@@ -292,19 +315,22 @@ def validity_report(
             counts[k] = counts.get(k, 0) + 1
     return {
         "ranges": {k: list(v) for k, v in pathloss.VALIDITY[p["model"]].items()},
-        "sectors_evaluated": sum(1 for r in reach_m if r > 0),
-        "sectors_outside": len(flagged),
-        "sectors_outside_by_quantity": dict(sorted(counts.items())),
-        "sectors": flagged,
+        "cells_evaluated": sum(1 for r in reach_m if r > 0),
+        "cells_outside": len(flagged),
+        "cells_outside_by_quantity": dict(sorted(counts.items())),
+        "cells": flagged,
     }
 
 
 def _rsrp_offset(s: Any) -> float:
-    """RSRP offset of a sector; a bandwidth the 3GPP N_RB tables do not list fails the run naming the sector."""
+    """RSRP offset of a cell; a bandwidth the 3GPP N_RB tables do not list fails the run naming the cell."""
     try:
         return radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"])
     except ValueError as e:
-        raise ValueError(f"site {s['site_external_id']} ({s['operator']}) sector {s['sector']}: {e}") from None
+        raise ValueError(
+            f"site {s['site_external_id']} ({s['operator']}) antenna {s['antenna_id']} cell {s['cell_id']} "
+            f"({s['band']}): {e}"
+        ) from None
 
 
 def _inputs(conn: Any, ctx: Context) -> dict[str, int]:

@@ -21,6 +21,8 @@ from pyproj import Transformer
 from shapely.geometry import LineString, MultiPoint, MultiPolygon, Point, Polygon
 from shapely.ops import nearest_points, substring
 
+from netzatlas.registry.mobile import sectors_to_antennas
+
 DEMO_SEED: int = 7319  # from the AGS 07319000 of Worms
 SYNTHETIC_NOTE: str = (
     "Synthetic demo network: operators, fiber routes, network nodes, mobile sites, sensors, actuators, "
@@ -796,7 +798,12 @@ def _mobile_sites(ctx: _Context) -> list[dict]:
                     status,
                     "public",
                     _commissioned(rnd, status, first_year),
-                    {"structure": structure, "ground_height_m": _ground_height(p, rnd), "sectors": sectors},
+                    {
+                        "structure": structure,
+                        "ground_height_m": _ground_height(p, rnd),
+                        "operators": [operator],
+                        "antennas": sectors_to_antennas(sectors, operator),
+                    },
                     p,
                 )
             )

@@ -1,11 +1,17 @@
 """Profiles: files that map a delivery's layers, fields and code values onto asset kinds and attributes.
 
 A profile (YAML or JSON) has a `name`, an optional `crs` (used only when a file states none) and a list of
-`layers`, each with `layer` (name or names, "*" for any), `target` (an asset kind id, `sectors`,
-`districts`, `buildings` or `population-cells`), `optional` and value specs per field. A value spec is a
+`layers`, each with `layer` (name or names, "*" for any), `target` (an asset kind id, `antennas`, `cells`,
+`sectors` (the legacy one-band-per-sector shape), `districts`, `buildings` or `population-cells`),
+`optional` and value specs per field. A value spec is a
 field name, a list of specs (the first non-empty wins), or an object with `field` (or `column`), `value`
 (a constant), `map` (code -> value), `default` and `prefix`. Asset layers may name an `operator` column (one
 delivery for several operators, e.g. a public site register).
+
+Mobile networks come in three tables: sites (`mobile-sites`; `attributes.operators` reads a list of operators
+from one column, split at `,`, `;`, `|` or `/`, each mapped by `map`), `antennas` (joined to their site by
+`site`, with `operator` and the antenna attributes) and `cells` (joined to their antenna by `site` and
+`antenna`, optionally `operator`; band codes such as B1, B32, N78).
 
 Profiles are read strictly: an unknown key anywhere is an error naming it and the closest known key (a
 misspelt `stauts:` would otherwise leave every status at its default). Top-level keys starting with `x-`
@@ -27,11 +33,14 @@ from typing import Any
 
 import yaml
 
-from netzatlas.registry.kinds import KINDS, KINDS_BY_ID, SECTOR_ATTRIBUTES
+from netzatlas.registry.kinds import ANTENNA_ATTRIBUTES, CELL_ATTRIBUTES, KINDS, KINDS_BY_ID, SECTOR_ATTRIBUTES
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 REFERENCE_TARGETS = ("districts", "buildings", "population-cells", "district-population")
 SECTORS = "sectors"
+ANTENNAS = "antennas"
+CELLS = "cells"
+MOBILE_CHILDREN = (ANTENNAS, CELLS, SECTORS)
 COMMON_FIELDS = ("external_id", "name", "status", "sensitivity", "commissioned_on", "decommissioned_on")
 TRUE_VALUES = ("1", "true", "yes", "ja", "y", "j", "x")
 REMOVED_FIELD = "removed"
@@ -50,6 +59,8 @@ ASSET_KEYS = (*COMMON_FIELDS, "removed", "attributes", "references", "operator")
 # Keys per non-asset target: value specs, except those in CONSTANT_KEYS (plain values or lists of column names).
 TARGET_KEYS: dict[str, tuple[str, ...]] = {
     SECTORS: ("site", "operator", "attributes"),
+    ANTENNAS: ("site", "operator", "attributes"),
+    CELLS: ("site", "antenna", "operator", "attributes"),
     "districts": ("name", "key"),
     "buildings": ("external_id", "households", "source"),
     "population-cells": ("id", "x", "y", "population", "source", "year", "attribution", "resolution"),
@@ -57,7 +68,12 @@ TARGET_KEYS: dict[str, tuple[str, ...]] = {
 }
 CONSTANT_KEYS = ("x", "y", "source", "year", "attribution", "resolution")
 # A child table's rows go into an attribute of a parent kind, joined by the parent's external id.
-CHILDREN: dict[str, tuple[str, str]] = {SECTORS: ("mobile-sites", "sectors")}
+CHILDREN: dict[str, tuple[str, str]] = {
+    SECTORS: ("mobile-sites", "antennas"),
+    ANTENNAS: ("mobile-sites", "antennas"),
+    CELLS: ("mobile-sites", "antennas"),
+}
+CHILD_ATTRIBUTES = {SECTORS: SECTOR_ATTRIBUTES, ANTENNAS: ANTENNA_ATTRIBUTES, CELLS: CELL_ATTRIBUTES}
 
 
 class ProfileError(ValueError):
@@ -105,6 +121,8 @@ def _kind_layer(kind_id: str) -> LayerMap:
     spec["external_id"] = ["external_id", *ID_COLUMNS]
     spec["removed"] = {"field": REMOVED_FIELD, "values": list(TRUE_VALUES)}
     spec["attributes"] = {a.name: a.name for a in kind.attributes}
+    if kind.has_antennas:
+        spec["attributes"]["operators"] = "operators"
     return LayerMap((normalise(kind.id), normalise(kind.partition)), kind.id, spec, optional=True, label=kind.id)
 
 
@@ -118,6 +136,33 @@ def registry_profile() -> Profile:
             {"site": SITE_FIELD, "attributes": {a.name: a.name for a in SECTOR_ATTRIBUTES}},
             optional=True,
             label="sectors",
+        )
+    )
+    layers.append(
+        LayerMap(
+            ("mobilesitesantennas", "antennas"),
+            ANTENNAS,
+            {
+                "site": SITE_FIELD,
+                "operator": "operator",
+                "attributes": {a.name: a.name for a in ANTENNA_ATTRIBUTES if a.name != "operator"},
+            },
+            optional=True,
+            label="antennas",
+        )
+    )
+    layers.append(
+        LayerMap(
+            ("mobilesitescells", "cells"),
+            CELLS,
+            {
+                "site": SITE_FIELD,
+                "antenna": "antenna_id",
+                "operator": "operator",
+                "attributes": {a.name: a.name for a in CELL_ATTRIBUTES},
+            },
+            optional=True,
+            label="cells",
         )
     )
     return Profile("registry", "Netzatlas template (one layer per asset kind)", layers, csv_crs="EPSG:25832")
@@ -163,10 +208,10 @@ def _check_layer(where: str, target: str, entry: dict[str, Any]) -> None:
     kind = KINDS_BY_ID.get(target)
     if kind is not None:
         known: tuple[str, ...] = ASSET_KEYS
-        declared = tuple(a.name for a in kind.attributes) + (("sectors",) if kind.has_sectors else ())
+        declared = tuple(a.name for a in kind.attributes) + (("operators",) if kind.has_antennas else ())
     elif target in TARGET_KEYS:
         known = TARGET_KEYS[target]
-        declared = tuple(a.name for a in SECTOR_ATTRIBUTES) if target == SECTORS else ()
+        declared = tuple(a.name for a in CHILD_ATTRIBUTES[target]) if target in CHILD_ATTRIBUTES else ()
     else:  # a target without declared keys cannot be checked: refuse rather than read it loosely
         raise ProfileError(f"{where}: target {target!r} declares no keys (profiles.TARGET_KEYS)")
     for key, value in entry.items():
@@ -204,10 +249,12 @@ def _parse(doc: dict[str, Any], source: str) -> Profile:
         if not isinstance(entry, dict):
             raise ProfileError(f"profile {source}, layer {i}: expected a mapping with layer and target")
         target = entry.get("target")
-        if not isinstance(target, str) or (target not in KINDS_BY_ID and target not in (*REFERENCE_TARGETS, SECTORS)):
+        if not isinstance(target, str) or (
+            target not in KINDS_BY_ID and target not in (*REFERENCE_TARGETS, *MOBILE_CHILDREN)
+        ):
             raise ProfileError(
                 f"profile {source}, layer {i}: unknown target {target!r}; use an asset kind "
-                f"({', '.join(KINDS_BY_ID)}), {SECTORS} or {', '.join(REFERENCE_TARGETS)}"
+                f"({', '.join(KINDS_BY_ID)}), {', '.join(MOBILE_CHILDREN)} or {', '.join(REFERENCE_TARGETS)}"
             )
         names = entry.get("layer", "*")
         names = [names] if isinstance(names, str) else names

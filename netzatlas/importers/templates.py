@@ -14,7 +14,7 @@ import numpy as np
 from pyogrio.raw import write
 
 from netzatlas.importers.profiles import COMMON_FIELDS, REMOVED_FIELD, SITE_FIELD
-from netzatlas.registry.kinds import SECTOR_ATTRIBUTES, Attribute, get_kind
+from netzatlas.registry.kinds import ANTENNA_ATTRIBUTES, CELL_ATTRIBUTES, Attribute, get_kind
 
 NUMPY = {"string": object, "integer": np.int64, "number": np.float64, "boolean": np.bool_, "date": object}
 FORMATS = ("gpkg", "csv")
@@ -23,11 +23,16 @@ FORMATS = ("gpkg", "csv")
 def columns(kind_id: str) -> list[tuple[str, str]]:
     kind = get_kind(kind_id)
     common = [(f, "date" if f.endswith("_on") else "string") for f in COMMON_FIELDS]
-    return [*common, *((a.name, a.type) for a in kind.attributes), (REMOVED_FIELD, "boolean")]
+    extra = [("operators", "string")] if kind.has_antennas else []
+    return [*common, *((a.name, a.type) for a in kind.attributes), *extra, (REMOVED_FIELD, "boolean")]
 
 
-def _sector_columns() -> list[tuple[str, str]]:
-    return [(SITE_FIELD, "string"), *((a.name, a.type) for a in SECTOR_ATTRIBUTES)]
+def _child_columns() -> dict[str, list[tuple[str, str]]]:
+    """The antennas and cells tables of mobile sites, as the registry profile reads them."""
+    antennas = [(SITE_FIELD, "string"), *((a.name, a.type) for a in ANTENNA_ATTRIBUTES)]
+    cells = [(SITE_FIELD, "string"), ("operator", "string"), ("antenna_id", "string")]
+    cells += [(a.name, a.type) for a in CELL_ATTRIBUTES]
+    return {"antennas": antennas, "cells": cells}
 
 
 def _empty(cols: list[tuple[str, str]]) -> list[np.ndarray]:
@@ -35,7 +40,7 @@ def _empty(cols: list[tuple[str, str]]) -> list[np.ndarray]:
 
 
 def write_template(kind_id: str, fmt: str, out: Path) -> Path:
-    """Write the template for a kind; mobile sites get a second layer (GeoPackage) or file (CSV) for sectors."""
+    """Write the template for a kind; mobile sites get layers (GeoPackage) or files (CSV) for antennas and cells."""
     kind = get_kind(kind_id)
     if fmt not in FORMATS:
         raise ValueError(f"unknown template format {fmt!r}; use {' or '.join(FORMATS)}")
@@ -44,9 +49,10 @@ def write_template(kind_id: str, fmt: str, out: Path) -> Path:
     if fmt == "csv":
         with out.open("w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerow(["wkt", *(n for n, _ in cols)])
-        if kind.has_sectors:
-            with out.with_name(f"{out.stem}-sectors.csv").open("w", newline="", encoding="utf-8") as f:
-                csv.writer(f).writerow([n for n, _ in _sector_columns()])
+        if kind.has_antennas:
+            for table, cols_ in _child_columns().items():
+                with out.with_name(f"{out.stem}-{table}.csv").open("w", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerow([n for n, _ in cols_])
         return out
     if out.exists():
         out.unlink()
@@ -60,9 +66,9 @@ def write_template(kind_id: str, fmt: str, out: Path) -> Path:
         driver="GPKG",
         layer=kind.id,
     )
-    if kind.has_sectors:
-        sc = _sector_columns()
-        write(out, None, _empty(sc), fields=[n for n, _ in sc], driver="GPKG", layer="sectors", append=True)
+    if kind.has_antennas:
+        for table, sc in _child_columns().items():
+            write(out, None, _empty(sc), fields=[n for n, _ in sc], driver="GPKG", layer=table, append=True)
     return out
 
 

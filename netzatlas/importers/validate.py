@@ -23,10 +23,21 @@ from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from netzatlas.importers import population
-from netzatlas.importers.profiles import CHILDREN, REFERENCE_TARGETS, SECTORS, TRUE_VALUES, LayerMap, Profile
+from netzatlas.importers.profiles import (
+    ANTENNAS,
+    CELLS,
+    CHILD_ATTRIBUTES,
+    CHILDREN,
+    REFERENCE_TARGETS,
+    SECTORS,
+    TRUE_VALUES,
+    LayerMap,
+    Profile,
+)
 from netzatlas.importers.readers import Layer
 from netzatlas.importers.report import Report
-from netzatlas.registry.kinds import KINDS_BY_ID, SECTOR_ATTRIBUTES, Attribute, Kind
+from netzatlas.registry.kinds import KINDS_BY_ID, Attribute, Kind
+from netzatlas.registry.mobile import sectors_to_antennas
 from netzatlas.registry.validation import check_attributes, check_common, check_geometries
 
 STORAGE_EPSG = 25832
@@ -327,6 +338,7 @@ def _asset_layer(
     get_dates = {f: compile_spec(spec.get(f), cols) for f in ("commissioned_on", "decommissioned_on")}
     removed = compile_spec(spec.get("removed"), cols)
     attrs = _attr_getters(kind.attributes, spec.get("attributes") or {}, cols)
+    ops_list = _list_getter((spec.get("attributes") or {}).get("operators"), cols) if kind.has_antennas else None
     ref = spec.get("references")
     ref_get = compile_spec({k: v for k, v in ref.items() if k in ("field", "prefix")}, cols) if ref else None
     geo_problems = check_geometries(kind, geoms)
@@ -346,7 +358,10 @@ def _asset_layer(
                 "sensitivity": _text(get["sensitivity"](i)),
                 "commissioned_on": _text(get_dates["commissioned_on"](i)),
                 "decommissioned_on": _text(get_dates["decommissioned_on"](i)),
-                "attributes": {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None},
+                "attributes": {
+                    **{n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None},
+                    **({"operators": ops} if ops_list and (ops := ops_list(i)) is not None else {}),
+                },
                 "removed": bool(removed(i)),
                 "geom": geo_problems[i],
                 "wkb": wkbs[i],
@@ -358,18 +373,115 @@ def _asset_layer(
         )
 
 
-def _sector_rows(layer: Layer, lm: LayerMap, sectors: dict[tuple, list], report: Report) -> None:
-    site = compile_spec(lm.spec.get("site", "site_id"), layer.columns)
-    # with an operator column the rows join their site by (operator, site id); without, by the site id alone
-    op_get = compile_spec(lm.spec["operator"], layer.columns) if lm.spec.get("operator") is not None else None
-    attrs = _attr_getters(SECTOR_ATTRIBUTES, lm.spec.get("attributes") or {}, layer.columns)
+def _list_getter(spec: Any, columns: dict[str, list[Any]]) -> Getter | None:
+    """A list from one column ("telekom, vodafone"): split at , ; | /, each item mapped by the spec's `map`."""
+    if spec is None:
+        return None
+    base = spec if not isinstance(spec, dict) else {k: v for k, v in spec.items() if k not in ("map", "prefix")}
+    raw = compile_spec(base, columns)
+    mapping = {code_key(k): v for k, v in ((spec.get("map") if isinstance(spec, dict) else None) or {}).items()}
+
+    def get(i: int) -> list[str] | None:
+        v = raw(i)
+        if v is None or v == "":
+            return None
+        items = v if isinstance(v, list) else re.split(r"[,;|/]", str(v))
+        out = [mapping.get(code_key(x), code_key(x)) for x in items if code_key(x)]
+        return out or None
+
+    return get
+
+
+def _child_rows(layer: Layer, lm: LayerMap, children: dict[str, list], report: Report) -> None:
+    """Rows of a child table of mobile sites (sectors, antennas, cells), kept until the sites are known."""
+    cols = layer.columns
+    site = compile_spec(lm.spec.get("site", "site_id"), cols)
+    op_get = compile_spec(lm.spec["operator"], cols) if lm.spec.get("operator") is not None else None
+    antenna = compile_spec(lm.spec.get("antenna", "antenna_id"), cols) if lm.target == CELLS else None
+    attrs = _attr_getters(CHILD_ATTRIBUTES[lm.target], lm.spec.get("attributes") or {}, cols)
+    what = {SECTORS: "sector", ANTENNAS: "antenna", CELLS: "cell"}[lm.target]
     for i in range(layer.count):
         sid = site(i)
         if sid is None or sid == "":
-            report.add(layer.name, i, None, "site_id", "required: the mobile site the sector belongs to")
+            report.add(layer.name, i, None, "site_id", f"required: the mobile site the {what} belongs to")
             continue
         values = {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None}
-        sectors[(_text(op_get(i)) if op_get else None, code_key(sid))].append((layer.name, i, values))
+        op = _text(op_get(i)) if op_get else None
+        if op is not None and lm.target != SECTORS:
+            values["operator"] = op
+        row = {"layer": layer.name, "index": i, "site": code_key(sid), "operator": op, "values": values}
+        if antenna is not None:
+            aid = antenna(i)
+            if aid is None or aid == "":
+                report.add(layer.name, i, code_key(sid), "antenna_id", "required: the antenna the cell belongs to")
+                continue
+            row["antenna"] = code_key(aid)
+        children[lm.target].append(row)
+
+
+def _site_for(row: dict, sites: dict[str, list[dict]], report: Report, what: str) -> dict | None:
+    """The site feature a child row belongs to: by site id, and by operator where several share the id."""
+    candidates = sites.get(row["site"], [])
+    if len(candidates) > 1 and row["operator"] is not None:
+        candidates = [f for f in candidates if f["operator"] == row["operator"]]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        whose = f" of operator {row['operator']!r}" if row["operator"] and sites.get(row["site"]) else ""
+        msg = f"refers to no mobile site {row['site']!r}{whose} in the delivery"
+    else:
+        ops = ", ".join(sorted(f["operator"] for f in candidates))
+        msg = f"site {row['site']!r} is delivered for operators {ops}: map the {what}s' operator column too"
+    report.add(row["layer"], row["index"], row["site"], "site_id", msg)
+    return None
+
+
+def _join_children(feats: list[dict], children: dict[str, list], report: Report) -> None:
+    """Antennas (and legacy sectors) onto their sites, cells onto their antennas, as attributes.antennas."""
+    if not any(children.values()):
+        return
+    sites: dict[str, list[dict]] = defaultdict(list)
+    for f in feats:
+        if f["kind"].has_antennas and f["external_id"] and not f["removed"]:
+            sites[f["external_id"]].append(f)
+    antennas: dict[int, list[dict]] = defaultdict(list)  # id(site feature) -> antennas
+    for row in children[SECTORS]:
+        site = _site_for(row, sites, report, "sector")
+        if site is not None:
+            antennas[id(site)] += sectors_to_antennas([row["values"]], row["operator"] or site["operator"])
+    by_key: dict[tuple, list[dict]] = defaultdict(list)
+    for row in children[ANTENNAS]:
+        site = _site_for(row, sites, report, "antenna")
+        if site is None:
+            continue
+        a = {**row["values"], "cells": []}
+        a.setdefault("operator", site["operator"])
+        antennas[id(site)].append(a)
+        by_key[(id(site), a.get("antenna_id"))].append(a)
+    for row in children[CELLS]:
+        site = _site_for(row, sites, report, "cell")
+        if site is None:
+            continue
+        found = by_key.get((id(site), row["antenna"]), [])
+        if row["operator"] is not None:
+            found = [a for a in found if a.get("operator") == row["operator"]]
+        if len(found) != 1:
+            why = "no antenna" if not found else f"{len(found)} antennas (map the cells' operator column)"
+            report.add(
+                row["layer"],
+                row["index"],
+                row["site"],
+                "antenna_id",
+                f"{why} {row['antenna']!r} at site {row['site']!r}",
+            )
+            continue
+        found[0]["cells"].append({k: v for k, v in row["values"].items() if k != "operator"})
+    for site_list in sites.values():
+        for f in site_list:
+            if id(f) in antennas:
+                f["attributes"]["antennas"] = antennas[id(f)]
+            elif children[ANTENNAS] or children[SECTORS]:
+                f["attributes"]["antennas"] = []  # a child table present without rows for the site: none
 
 
 def _check_operators(feats: list[dict], opts: Options, report: Report) -> None:
@@ -393,37 +505,42 @@ def _check_operators(feats: list[dict], opts: Options, report: Report) -> None:
             )
 
 
-def _check_assets(feats: list[dict], sectors: dict[tuple, list], plan: Plan, report: Report) -> None:
+def _check_antenna_operators(feats: list[dict], opts: Options, report: Report) -> None:
+    """Each antenna's operator: registered, and the delivering operator's own unless the caller may write any.
+    An antenna of its row's own operator is not named again (_check_operators named the row)."""
+    for f in feats:
+        for a in f["attributes"].get("antennas") or [] if f["kind"].has_antennas else []:
+            op = a.get("operator")
+            if op == f["operator"]:
+                continue
+            where = f"antenna {a.get('antenna_id')!r}"
+            if opts.operators and op and op not in opts.operators:
+                known = ", ".join(opts.operators)
+                report.add(
+                    f["layer"],
+                    f["index"],
+                    f["external_id"],
+                    "operator",
+                    f"{where}: unknown operator {op!r}; registered: {known}",
+                    "unknown_operator",
+                )
+            elif op and op != opts.operator and not opts.any_operator:
+                report.add(
+                    f["layer"],
+                    f["index"],
+                    f["external_id"],
+                    "operator",
+                    f"{where} belongs to operator {op!r}: this key delivers only for {opts.operator!r}",
+                    "forbidden",
+                )
+
+
+def _check_assets(feats: list[dict], plan: Plan, report: Report) -> None:
     seen: dict[tuple[str, str, str], tuple[str, int]] = {}
     ids_by_kind: dict[tuple[str, str], set[str]] = defaultdict(set)
-    sites: dict[str, set[str]] = defaultdict(set)  # site id -> operators having it
     for f in feats:
         if f["external_id"]:
             ids_by_kind[(f["kind"].id, f["operator"])].add(f["external_id"])
-            if f["kind"].has_sectors:
-                sites[f["external_id"]].add(f["operator"])
-    for f in feats:
-        kind: Kind = f["kind"]
-        if kind.has_sectors:
-            rows = sectors.get((f["operator"], f["external_id"]), []) + sectors.get((None, f["external_id"]), [])
-            if rows:
-                f["attributes"]["sectors"] = [v for _, _, v in rows]
-    for (op, site_id), rows in sectors.items():
-        ops = sites.get(site_id, set())
-        if (op is None and not ops) or (op is not None and op not in ops):
-            whose = f" of operator {op!r}" if op else ""
-            for layer, i, _ in rows:
-                report.add(layer, i, site_id, "site_id", f"refers to no mobile site {site_id!r}{whose} in the delivery")
-        elif op is None and len(ops) > 1:
-            for layer, i, _ in rows:
-                report.add(
-                    layer,
-                    i,
-                    site_id,
-                    "site_id",
-                    f"site {site_id!r} is delivered for operators {', '.join(sorted(ops))}: map the sectors' "
-                    "operator column too",
-                )
     for f in feats:
         kind, layer, i, ext = f["kind"], f["layer"], f["index"], f["external_id"]
         key = (kind.id, f["operator"], ext)
@@ -446,7 +563,7 @@ def _check_assets(feats: list[dict], sectors: dict[tuple, list], plan: Plan, rep
         if f["removed"]:
             clean: dict[str, Any] = {}
         else:
-            clean, p = check_attributes(kind, f["attributes"])
+            clean, p = check_attributes(kind, f["attributes"], f["operator"])
             problems += p
             if f["geom"] is not None:
                 problems.append(f["geom"])
@@ -592,7 +709,7 @@ def validate(layers: list[Layer], profile: Profile, opts: Options, report: Repor
     """Map every layer through the profile and check everything; the plan is loadable when report.valid."""
     plan = Plan(opts.operator)
     feats: list[dict] = []
-    sectors: dict[tuple, list] = defaultdict(list)
+    children: dict[str, list] = {SECTORS: [], ANTENNAS: [], CELLS: []}
     matched: list[LayerMap] = []
     for layer in layers:
         lm = profile.layer_map(layer.name, opts.kind)
@@ -607,8 +724,8 @@ def validate(layers: list[Layer], profile: Profile, opts: Options, report: Repor
             continue
         if layer.count == 0:
             continue
-        if lm.target == SECTORS:
-            _sector_rows(layer, lm, sectors, report)
+        if lm.target in children:
+            _child_rows(layer, lm, children, report)
             continue
         if lm.target == "population-cells":
             _cells_layer(layer, lm, profile, plan, report)
@@ -630,7 +747,9 @@ def validate(layers: list[Layer], profile: Profile, opts: Options, report: Repor
         _missing_layers(profile, matched, report)
     _keep_children(profile, matched, feats, report)
     _check_operators(feats, opts, report)
-    _check_assets(feats, sectors, plan, report)
+    _join_children(feats, children, report)
+    _check_antenna_operators(feats, opts, report)
+    _check_assets(feats, plan, report)
     return plan
 
 
@@ -652,17 +771,24 @@ def _missing_layers(profile: Profile, matched: list[LayerMap], report: Report) -
 
 
 def _keep_children(profile: Profile, matched: list[LayerMap], feats: list[dict], report: Report) -> None:
-    """Parents whose child table is not in the delivery keep their registered children: a missing table never
+    """Parents whose child tables are not in the delivery keep their registered children: a missing table never
     empties or retires them. (A child table that is present but has no row for a parent does empty it.)"""
+    tables: dict[tuple[str, str], list[str]] = defaultdict(list)
     for child, (parent, attribute) in CHILDREN.items():
-        if any(m.target == child for m in matched):
+        tables[(parent, attribute)].append(child)
+    for (parent, attribute), childs in tables.items():
+        if any(m.target in childs for m in matched):
             continue
         inline = any(m.target == parent and attribute in (m.spec.get("attributes") or {}) for m in matched)
         parents = [f for f in feats if f["kind"].id == parent and not f["removed"]]
         if inline or not parents:
             continue
+        # the operators of a site follow from its antennas unless its row states them: a row without them (no
+        # column, or an empty cell) keeps the registered operators with the registered antennas
         for f in parents:
-            f["keep"].append(attribute)
+            keep_ops = f["kind"].has_antennas and "operators" not in f["attributes"]
+            f["keep"] += [attribute, "operators"] if keep_ops else [attribute]
         report.notes.append(
-            f"no {child} table in the delivery: the {len(parents)} {parent} keep their registered {attribute}"
+            f"no {' or '.join(childs)} table in the delivery: the {len(parents)} {parent} keep their registered "
+            f"{attribute}"
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from netzatlas.registry import bands
+
 AttrType = Literal["string", "integer", "number", "boolean", "date"]
 GeometryType = Literal["Point", "LineString"]
 
@@ -39,8 +41,9 @@ class Kind:
     geometry: GeometryType
     default_sensitivity: str
     attributes: tuple[Attribute, ...] = field(default_factory=tuple)
-    # mobile sites carry a list of radio sectors, validated against SECTOR_ATTRIBUTES
-    has_sectors: bool = False
+    # mobile sites carry the operators that use them and their antennas, each with its cells
+    # (attributes.operators, attributes.antennas[].cells[]; ANTENNA_ATTRIBUTES, CELL_ATTRIBUTES)
+    has_antennas: bool = False
 
     @property
     def partition(self) -> str:
@@ -50,28 +53,59 @@ class Kind:
         return next((a for a in self.attributes if a.name == name), None)
 
 
-SECTOR_ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute("sector", "integer", "Sector number at the site", required=True, minimum=1, maximum=12),
-    Attribute("technology", "string", "Radio access technology", required=True, codes=("LTE", "NR")),
-    Attribute("band", "string", "3GPP band", required=True, codes=("B3", "B7", "B8", "B20", "B28", "n1", "n28", "n78")),
-    Attribute("frequency_mhz", "number", "Centre frequency", required=True, minimum=400, maximum=7125, unit="MHz"),
+# Mobile sites as operators and the Bundesnetzagentur hold them: a site (one asset, whoever delivers it) is used by
+# one or more operators (attributes.operators) and carries antennas (attributes.antennas); each antenna belongs
+# to one operator and carries cells (antennas[].cells). Antennas and cells are part of the site's versioned
+# state (asset_history), so "as of" reads return them as they were. What a delivery leaves out (heights, tilt,
+# vertical beamwidth, bandwidth, EIRP) the coverage engine takes from declared defaults (coverage/defaults.py).
+MAX_ANTENNAS = 500  # per site
+MAX_CELLS = 100  # per antenna
+
+ANTENNA_ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute("antenna_id", "string", "Antenna id, unique per operator at the site", required=True),
+    Attribute("operator", "string", "Operator id of the antenna", required=True),
     Attribute(
-        "azimuth_deg",
-        "number",
-        "Azimuth of boresight, clockwise from north",
-        required=True,
-        minimum=0,
-        maximum=360,
-        unit="deg",
+        "azimuth_deg", "number", "Azimuth of boresight, clockwise from north", minimum=0, maximum=360, unit="deg"
+    ),
+    Attribute("omnidirectional", "boolean", "Omnidirectional (no azimuth, no horizontal pattern)"),
+    Attribute("height_m", "number", "Antenna height above ground", minimum=0.5, maximum=300, unit="m"),
+    Attribute("mech_tilt_deg", "number", "Mechanical downtilt", minimum=-10, maximum=30, unit="deg"),
+    Attribute("elec_tilt_deg", "number", "Electrical downtilt", minimum=-10, maximum=30, unit="deg"),
+    Attribute("h_beamwidth_deg", "number", "Horizontal 3 dB beamwidth", minimum=1, maximum=360, unit="deg"),
+    Attribute("v_beamwidth_deg", "number", "Vertical 3 dB beamwidth", minimum=1, maximum=180, unit="deg"),
+    Attribute("gain_dbi", "number", "Boresight gain", minimum=-10, maximum=40, unit="dBi"),
+    Attribute("model", "string", "Antenna model"),
+)
+CELL_ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute("cell_id", "string", "Cell id, unique at the antenna", required=True),
+    Attribute("technology", "string", "Radio access technology (from the band when not given)", codes=("LTE", "NR")),
+    Attribute("band", "string", "3GPP operating band (registry/data/bands.csv)", required=True, codes=bands.codes()),
+    Attribute(
+        "frequency_mhz", "number", "Downlink centre frequency of the carrier", minimum=400, maximum=52600, unit="MHz"
+    ),
+    Attribute("bandwidth_mhz", "number", "Carrier bandwidth", minimum=1.4, maximum=400, unit="MHz"),
+    Attribute("eirp_dbm", "number", "EIRP of the carrier", minimum=0, maximum=90, unit="dBm"),
+    Attribute("tx_power_dbm", "number", "Transmit power at the antenna connector", minimum=-10, maximum=70, unit="dBm"),
+    Attribute("status", "string", "Lifecycle status of the cell (the site's when not given)", codes=STATUSES),
+)
+# The legacy delivery shape (one band per sector): an import target that becomes one antenna with one cell each.
+SECTOR_ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute("sector", "integer", "Sector number at the site", required=True, minimum=1, maximum=999),
+    Attribute("technology", "string", "Radio access technology", codes=("LTE", "NR")),
+    Attribute("band", "string", "3GPP band", required=True, codes=bands.codes()),
+    Attribute("frequency_mhz", "number", "Centre frequency", minimum=400, maximum=52600, unit="MHz"),
+    Attribute(
+        "azimuth_deg", "number", "Azimuth of boresight, clockwise from north", minimum=0, maximum=360, unit="deg"
     ),
     Attribute("mech_tilt_deg", "number", "Mechanical downtilt", minimum=-10, maximum=30, unit="deg"),
     Attribute("elec_tilt_deg", "number", "Electrical downtilt", minimum=-10, maximum=30, unit="deg"),
-    Attribute("height_m", "number", "Antenna height above ground", required=True, minimum=1, maximum=300, unit="m"),
-    Attribute("eirp_dbm", "number", "EIRP", required=True, minimum=0, maximum=90, unit="dBm"),
-    Attribute("bandwidth_mhz", "number", "Channel bandwidth", required=True, minimum=1.4, maximum=400, unit="MHz"),
+    Attribute("height_m", "number", "Antenna height above ground", minimum=0.5, maximum=300, unit="m"),
+    Attribute("eirp_dbm", "number", "EIRP", minimum=0, maximum=90, unit="dBm"),
+    Attribute("bandwidth_mhz", "number", "Channel bandwidth", minimum=1.4, maximum=400, unit="MHz"),
     Attribute("h_beamwidth_deg", "number", "Horizontal 3 dB beamwidth", minimum=1, maximum=360, unit="deg"),
     Attribute("v_beamwidth_deg", "number", "Vertical 3 dB beamwidth", minimum=1, maximum=180, unit="deg"),
 )
+STRUCTURES = ("rooftop", "mast", "tower", "street_furniture", "indoor", "other")
 
 KINDS: tuple[Kind, ...] = (
     Kind(
@@ -115,18 +149,17 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         id="mobile-sites",
         title="Mobile sites",
-        description="Mobile network sites with their radio sectors (LTE and NR).",
+        description="Mobile network sites with the operators that use them, their antennas and cells (LTE, NR).",
         geometry="Point",
         default_sensitivity="public",
         attributes=(
-            Attribute(
-                "structure", "string", "Supporting structure", codes=("rooftop", "mast", "tower", "street_furniture")
-            ),
+            Attribute("structure", "string", "Supporting structure", codes=STRUCTURES),
+            Attribute("height_m", "number", "Height of the structure above ground", minimum=0, maximum=400, unit="m"),
             Attribute(
                 "ground_height_m", "number", "Terrain height above sea level", minimum=-100, maximum=5000, unit="m"
             ),
         ),
-        has_sectors=True,
+        has_antennas=True,
     ),
     Kind(
         id="sensors",

@@ -83,8 +83,9 @@ def _geom_sql(param: str) -> str:
     return f"ST_Transform(ST_SetSRID(ST_GeomFromWKB(%({param})s), %({param}_srid)s), {STORAGE_SRID})"
 
 
-def _prepare(kind_id: str, fields: Mapping[str, Any], partial: bool) -> dict[str, Any]:
-    """Validate fields of an asset; return query parameters. Raises ValidationError naming each field."""
+def _prepare(kind_id: str, fields: Mapping[str, Any], partial: bool, operator: str | None = None) -> dict[str, Any]:
+    """Validate fields of an asset; return query parameters. Raises ValidationError naming each field.
+    `operator`: the asset's operator, the default operator of a mobile site's antennas."""
     kind = get_kind(kind_id)
     problems: list[Problem] = check_common(fields)
     params: dict[str, Any] = {k: fields[k] for k in UPDATABLE if k in fields and k not in ("attributes", "geometry")}
@@ -93,7 +94,7 @@ def _prepare(kind_id: str, fields: Mapping[str, Any], partial: bool) -> dict[str
         if not isinstance(attrs, Mapping):
             problems.append(Problem("attributes", "expected an object"))
         else:
-            clean, p = check_attributes(kind, attrs)
+            clean, p = check_attributes(kind, attrs, operator)
             problems += p
             params["attributes"] = Jsonb(clean)
     if not partial or "geometry" in fields:
@@ -122,7 +123,7 @@ def create(conn: psycopg.Connection, data: AssetInput) -> dict[str, Any]:
     kind = get_kind(data.kind)
     fields = vars(data).copy()
     fields["sensitivity"] = data.sensitivity or kind.default_sensitivity
-    params = _prepare(data.kind, fields, partial=False)
+    params = _prepare(data.kind, fields, partial=False, operator=data.operator)
     params.update(
         kind=data.kind,
         operator=data.operator,
@@ -212,7 +213,7 @@ def update(
         raise ValidationError(current["kind"], [Problem(f, "cannot be changed") for f in sorted(unknown)])
     if current["retired_at"] is not None:
         raise Conflict(f"asset {asset_id} is retired and cannot change")
-    params = _prepare(current["kind"], changes, partial=True)
+    params = _prepare(current["kind"], changes, partial=True, operator=current["operator"])
     sets = [f"{k} = %({k})s" for k in params if k not in ("geom", "geom_srid")]
     if "geom" in params:
         sets.append(f"geom = {_geom_sql('geom')}")
@@ -277,7 +278,7 @@ def upsert(conn: psycopg.Connection, data: AssetInput) -> tuple[Outcome, dict[st
         "geometry": data.geometry,
         "crs": data.crs,
     }
-    params = _prepare(data.kind, changes, partial=True)
+    params = _prepare(data.kind, changes, partial=True, operator=data.operator)
     new = {k: f"%({k})s" for k in ("name", "status", "sensitivity", "commissioned_on", "decommissioned_on")}
     new.update(attributes="%(attributes)s", geom=_geom_sql("geom"))
     same = conn.execute(

@@ -15,7 +15,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from netzatlas.config import get_settings
-from netzatlas.registry.kinds import SECTOR_ATTRIBUTES, SENSITIVITIES, STATUSES, Attribute, Kind
+from netzatlas.registry import mobile
+from netzatlas.registry.kinds import SENSITIVITIES, STATUSES, Attribute, Kind
 
 TYPE_IDS = {"Point": 0, "LineString": 1}
 STORAGE_SRID = 25832
@@ -112,26 +113,18 @@ def check_record(
     return clean, problems
 
 
-def check_attributes(kind: Kind, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    plain = {k: v for k, v in attributes.items() if not (kind.has_sectors and k == "sectors")}
+def check_attributes(
+    kind: Kind, attributes: Mapping[str, Any], operator: str | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Attributes of an asset of `kind`. A mobile site's antennas without an operator are `operator`'s; the
+    legacy `sectors` list (one band per sector) is accepted and converted to antennas with one cell each."""
+    children = ("operators", "antennas", "sectors")
+    plain = {k: v for k, v in attributes.items() if not (kind.has_antennas and k in children)}
     clean, problems = check_record(kind.attributes, plain, "attributes.")
-    if kind.has_sectors:
-        sectors = attributes.get("sectors", [])
-        if not isinstance(sectors, list):
-            problems.append(Problem("attributes.sectors", "expected a list of sectors"))
-            sectors = []
-        clean_sectors = []
-        for i, sector in enumerate(sectors):
-            if not isinstance(sector, Mapping):
-                problems.append(Problem(f"attributes.sectors[{i}]", "expected an object"))
-                continue
-            s, p = check_record(SECTOR_ATTRIBUTES, sector, f"attributes.sectors[{i}].")
-            problems += p
-            clean_sectors.append(s)
-        numbers = [s.get("sector") for s in clean_sectors]
-        if len(numbers) != len(set(numbers)):
-            problems.append(Problem("attributes.sectors", "sector numbers must be unique at a site"))
-        clean["sectors"] = sorted(clean_sectors, key=lambda s: s.get("sector") or 0)
+    if kind.has_antennas:
+        site, p = mobile.check_site(attributes, check_record, Problem, operator)
+        clean.update(site)
+        problems += p
     return clean, problems
 
 
