@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +83,19 @@ def served() -> Iterator[Served]:
         planner = keys.create_key(c, "planner", label="tests")
         partner = keys.create_key(c, "partner", "rheinfaser", label="tests")
         c.execute("ANALYZE")
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "netzatlas"), "serve", "--port", str(port)]
-    log = Path(tempfile.gettempdir()) / f"netzatlas-test-serve-{port}.log"
-    with server(cmd, {"NETZATLAS_DATABASE_URL": url}, port, "/health", log) as base:
+    with serve_database(url, "serve") as base:
         yield Served(base, url, planner, partner)
     db.drop_database(name)
+
+
+@contextmanager
+def serve_database(url: str, label: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`netzatlas serve` of the database at `url` on a free port (log in the temp dir); yields its base URL."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "netzatlas"), "serve", "--port", str(port)]
+    log = Path(tempfile.gettempdir()) / f"netzatlas-test-{label}-{port}.log"
+    with server(cmd, {"NETZATLAS_DATABASE_URL": url, **(env or {})}, port, "/health", log) as base:
+        yield base
 
 
 # ---------------------------------------------------------------- a real browser for the web pages

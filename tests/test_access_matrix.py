@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ import httpx
 import morecantile
 import pytest
 
-from bench.common import free_port, server
 from netzatlas import db, migrate
 from netzatlas.api.app import create_app
 from netzatlas.coverage import runs
 from netzatlas.demo import load as demo
 from netzatlas.registry import keys
 
-from .conftest import make_database
+from .conftest import make_database, serve_database
 
 CALLERS = ("anonymous", "partner", "other_partner", "planner", "admin")
 PARTNER_OP = "funknetz-nord"  # owns the critical site
@@ -113,10 +111,7 @@ def world() -> Iterator[World]:
         "public": str(runs.start(db_url, "mobile", None, {"resolution_m": 100, "inputs": "public"})["id"]),
         "fiber": str(runs.start(db_url, "fiber", None, {})["id"]),
     }
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "netzatlas"), "serve", "--port", str(port)]
-    log = Path(tempfile.gettempdir()) / f"netzatlas-test-matrix-{port}.log"
-    with server(cmd, {"NETZATLAS_DATABASE_URL": db_url}, port, "/health", log) as base:
+    with serve_database(db_url, "matrix") as base:
         yield World(base, db_url, made, secret, site, (sensor["id"], then), made_runs, sub)
     db.drop_database(name)
 

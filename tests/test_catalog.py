@@ -26,13 +26,12 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCAT, DCTERMS, RDF, SKOS
 
-from bench.common import free_port, server
 from netzatlas import db, migrate
 from netzatlas.coverage import publication, runs
 from netzatlas.demo import load as demo
 from netzatlas.registry import keys
 
-from .conftest import make_database
+from .conftest import make_database, serve_database
 
 SHAPES = Path(__file__).parents[2] / "shared" / "data" / "dcat-ap-de"
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
@@ -86,15 +85,13 @@ def world() -> Iterator[World]:
         planner = keys.create_key(c, "planner", label="catalog")
     public_run = str(runs.start(db_url, "fiber", None, {"inputs": "public"})["id"])
     critical_run = str(runs.start(db_url, "fiber", None, {})["id"])
-    port = free_port()
-    log = Path(tempfile.gettempdir()) / f"netzatlas-test-catalog-{port}.log"
     opendata_dir = Path(tempfile.mkdtemp(prefix="netzatlas-test-opendata-"))
     env = {"NETZATLAS_DATABASE_URL": db_url, "NETZATLAS_OPENDATA_DIR": str(opendata_dir), **SETTINGS}
     built = subprocess.run(
         [CLI, "opendata", "build"], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
     )
     assert built.returncode == 0, built.stderr
-    with server([CLI, "serve", "--port", str(port)], env, port, "/health", log) as base:
+    with serve_database(db_url, "catalog", env) as base:
         yield World(base, db_url, planner, opendata_dir, secrets | {critical_run}, public_run, critical_run)
     db.drop_database(name)
     shutil.rmtree(opendata_dir, ignore_errors=True)

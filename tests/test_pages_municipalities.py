@@ -7,24 +7,20 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 from shapely.geometry import Point, Polygon
 
-from bench.common import free_port, server
 from netzatlas import db, migrate
 from netzatlas.coverage import runs
 from netzatlas.demo import load as demo
 from netzatlas.registry import keys, reference, service
 
-from .conftest import ARTIFACTS, make_database, wait_until
+from .conftest import ARTIFACTS, make_database, serve_database, wait_until
 
 WORMS = "07319000"
 SECOND = "07999002"  # invented: districts, sensors, a gateway, runs; no population registered
@@ -112,10 +108,7 @@ def towns() -> Iterator[Towns]:
         run = runs.start(db_url, analysis, ags, params)
         assert run["status"] == "succeeded", (label, run.get("message"))
         made[label] = str(run["id"])
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "netzatlas"), "serve", "--port", str(port)]
-    log = Path(tempfile.gettempdir()) / f"netzatlas-test-towns-{port}.log"
-    with server(cmd, {"NETZATLAS_DATABASE_URL": db_url}, port, "/health", log) as base:
+    with serve_database(db_url, "towns") as base:
         yield Towns(base, db_url, planner, made)
     db.drop_database(name)
 

@@ -175,11 +175,16 @@ def _insert(
     if not claim:
         return row
     liveness.hold(conn, liveness.COVERAGE_RUN, row["id"])  # a new id: nobody else can hold it
+    return _mark_running(conn, row["id"])
+
+
+def _mark_running(conn: psycopg.Connection, run_id: Any) -> dict[str, Any]:
+    """The run, held by this session, marked running by this worker."""
     return conn.execute(
         f"""UPDATE coverage_runs SET status = 'running', started_at = now(), progress = 0, worker = %s,
                    message = 'started'
             WHERE id = %s RETURNING {RUN_COLUMNS}""",
-        (worker_id(), row["id"]),
+        (worker_id(), run_id),
     ).fetchone()
 
 
@@ -195,12 +200,7 @@ def _claim(conn: psycopg.Connection, run_id: UUID | str | None = None) -> dict[s
         # the lock is taken before the row says running: whoever sees it running finds the lock held
         if row is None or not liveness.hold(conn, liveness.COVERAGE_RUN, row["id"]):
             return None
-        return conn.execute(
-            f"""UPDATE coverage_runs SET status = 'running', started_at = now(), progress = 0, worker = %s,
-                       message = 'started'
-                WHERE id = %s RETURNING {RUN_COLUMNS}""",
-            (worker_id(), row["id"]),
-        ).fetchone()
+        return _mark_running(conn, row["id"])
 
 
 def _engine(analysis: str) -> Callable[[Context], dict[str, Any]]:
