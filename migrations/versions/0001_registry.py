@@ -7,14 +7,39 @@ Create Date: 2026-11-26
 
 from alembic import op
 
-from netzatlas.registry.kinds import KINDS, SECTOR_ATTRIBUTES, SENSITIVITIES, STATUSES
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-SQL_TYPES = {"string": "text", "integer": "integer", "number": "double precision", "boolean": "boolean", "date": "date"}
+# The literals of this revision (netzatlas/registry/kinds.py as it was when this migration was written); a
+# migration never reads live code, so that a later change of the code never changes what it creates.
+STATUSES = ("planned", "under_construction", "in_service", "out_of_service", "decommissioned")
+SENSITIVITIES = ("public", "internal", "critical")
+# (partition, kind id, geometry type) of each asset kind
+PARTITIONS = (
+    ("assets_fiber_routes", "fiber-routes", "LINESTRING"),
+    ("assets_network_nodes", "network-nodes", "POINT"),
+    ("assets_mobile_sites", "mobile-sites", "POINT"),
+    ("assets_sensors", "sensors", "POINT"),
+    ("assets_actuators", "actuators", "POINT"),
+    ("assets_iot_gateways", "iot-gateways", "POINT"),
+)
+# the columns of a radio sector (attributes.sectors[]) with their SQL types
+SECTOR_COLUMNS = (
+    ("sector", "integer"),
+    ("technology", "text"),
+    ("band", "text"),
+    ("frequency_mhz", "double precision"),
+    ("azimuth_deg", "double precision"),
+    ("mech_tilt_deg", "double precision"),
+    ("elec_tilt_deg", "double precision"),
+    ("height_m", "double precision"),
+    ("eirp_dbm", "double precision"),
+    ("bandwidth_mhz", "double precision"),
+    ("h_beamwidth_deg", "double precision"),
+    ("v_beamwidth_deg", "double precision"),
+)
 
 
 def _in_list(values: tuple[str, ...]) -> str:
@@ -176,15 +201,15 @@ def upgrade() -> None:
             FOR EACH ROW EXECUTE FUNCTION assets_history();
         """
     )
-    for kind in KINDS:
+    for partition, kind, geometry in PARTITIONS:
         op.execute(
             f"""
-            CREATE TABLE {kind.partition} PARTITION OF assets FOR VALUES IN ('{kind.id}');
-            ALTER TABLE {kind.partition} ADD CONSTRAINT {kind.partition}_geom_type
-                CHECK (GeometryType(geom) = '{kind.geometry.upper()}');
+            CREATE TABLE {partition} PARTITION OF assets FOR VALUES IN ('{kind}');
+            ALTER TABLE {partition} ADD CONSTRAINT {partition}_geom_type
+                CHECK (GeometryType(geom) = '{geometry}');
             """
         )
-    sector_columns = ", ".join(f"{a.name} {SQL_TYPES[a.type]}" for a in SECTOR_ATTRIBUTES)
+    sector_columns = ", ".join(f"{name} {sql_type}" for name, sql_type in SECTOR_COLUMNS)
     op.execute(
         f"""
         CREATE VIEW radio_sectors AS

@@ -22,15 +22,22 @@ Create Date: 2026-11-26
 
 from alembic import op
 
-from netzatlas.registry.kinds import KINDS
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 COVERAGE_RESULTS = ("coverage_cells", "coverage_districts", "coverage_gaps", "coverage_buildings", "coverage_devices")
-ASSET_TABLES = ("assets", *(k.partition for k in KINDS))
+# the assets table and its partitions at this revision (one per asset kind, created by migration 0001)
+ASSET_TABLES = (
+    "assets",
+    "assets_fiber_routes",
+    "assets_network_nodes",
+    "assets_mobile_sites",
+    "assets_sensors",
+    "assets_actuators",
+    "assets_iot_gateways",
+)
 
 # (child table, column, parent table, parent key, on delete); the declared foreign keys these replace
 # were named <child>_<column>_fkey.
