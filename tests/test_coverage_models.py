@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from netzatlas.coverage import antenna, pathloss, radio
+from netzatlas.coverage import antenna, defaults, pathloss, radio
 from netzatlas.coverage.grid import Grid
+from netzatlas.registry import bands
 
 C = 299_792_458.0
 
@@ -163,3 +164,36 @@ def test_default_beamwidths_are_a_panel():
     assert (tx.h_beamwidth_deg, tx.v_beamwidth_deg) == (65.0, 10.0)
     # with a 10 deg vertical beam, 6 deg of tilt costs ~4 dB at the horizon (65 deg: 0.1 dB)
     assert float(antenna.vertical(np.array(90.0), 6.0)) == pytest.approx(-12 * 0.6**2)
+
+
+@pytest.mark.parametrize(
+    "bw, scs, n_rb",
+    # 3GPP TS 38.101-2 Table 5.3.2-1 (FR2), every entry copied from the table by hand
+    [(50, 60, 66), (100, 60, 132), (200, 60, 264), (50, 120, 32), (100, 120, 66), (200, 120, 132), (400, 120, 264)],
+)
+def test_nr_fr2_resource_blocks_per_ts_38101_2_table_5_3_2_1(bw, scs, n_rb):
+    assert radio.resource_blocks("NR", bw, 25875, scs_khz=scs) == n_rb  # n258 centre
+
+
+def test_fr2_table_chosen_by_frequency_range():
+    assert radio.nr_range(3650) == "FR1" and radio.nr_range(25875) == "FR2"
+    assert radio.nr_scs_khz(25875) == 120
+    assert radio.resource_blocks("NR", 200, 25875) == 132  # FR2 without a declared SCS: 120 kHz
+    assert radio.resource_blocks("NR", 100, 3650, scs_khz=60) == 135  # the FR1 table, not FR2's 132
+    with pytest.raises(ValueError, match=r"400 MHz at 60 kHz .*38\.101-2 Table 5\.3\.2-1 \(FR2\)"):
+        radio.resource_blocks("NR", 400, 25875, scs_khz=60)
+    with pytest.raises(ValueError, match=r"80 MHz at 120 kHz .*38\.101-2 .*known at 120 kHz: 50, 100, 200, 400"):
+        radio.resource_blocks("NR", 80, 25875)
+    with pytest.raises(ValueError, match=r"15000 MHz lies in no NR frequency range"):
+        radio.resource_blocks("NR", 100, 15000)
+
+
+def test_every_band_default_is_in_the_3gpp_tables():
+    """Each band's default bandwidth (and NR subcarrier spacing) is a carrier the N_RB table of its range lists."""
+    for code, band in bands.bands().items():
+        scs = defaults.SCS_KHZ.get(code)
+        assert (scs is not None) == (band.technology == "NR"), code
+        n_rb = radio.resource_blocks(band.technology, defaults.BANDWIDTH_MHZ[code], band.dl_centre_mhz, scs)
+        assert n_rb > 0, code
+    assert defaults.SCS_KHZ["n258"] == 120 and defaults.BANDWIDTH_MHZ["n258"] == 200
+    assert radio.resource_blocks("NR", 200, bands.bands()["n258"].dl_centre_mhz, 120) == 132

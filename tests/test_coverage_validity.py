@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point
 
-from netzatlas.coverage import radio, runs
+from netzatlas.coverage import mobile, radio, runs
 from netzatlas.registry import service
 from netzatlas.registry.service import AssetInput
 
@@ -117,3 +117,58 @@ def test_a_bandwidth_outside_the_3gpp_tables_fails_the_run_naming_the_sector(con
     assert r["status"] == "failed"
     assert "site DE-RP-4713 (telco) antenna S2 cell 2 (n1): NR channel bandwidth 100 MHz at 15 kHz" in r["message"]
     assert np.isfinite(radio.rsrp_offset_db("NR", 100, 3650))
+
+
+def test_an_n258_cell_is_computed_with_the_fr2_resource_blocks_and_flagged_where_the_model_does_not_hold(conn, db_url):
+    """A 26 GHz (n258, FR2, TDD) small cell without bandwidth or frequency: the band's defaults (200 MHz at 120 kHz,
+    the band centre) give N_RB 132 from TS 38.101-2 Table 5.3.2-1; 38.901 holds at 26 GHz, COST-231 Hata does not
+    and is flagged, not refused."""
+    cell = {"cell_id": "mm1", "band": "n258", "eirp_dbm": 55.0}
+    site = {
+        "structure": "street_furniture",
+        "operators": ["telco"],
+        "antennas": [
+            {"antenna_id": "A1", "operator": "telco", "azimuth_deg": 90.0, "height_m": 8.0, "cells": [cell]},
+        ],
+    }
+    service.create(
+        conn,
+        AssetInput(
+            kind="mobile-sites",
+            operator="telco",
+            external_id="DE-RP-26GHZ",
+            geometry=Point(455000, 5495000),
+            status="in_service",
+            attributes=site,
+        ),
+    )
+    cells, used = mobile.load_cells(conn, TEST_AGS, 10_000)
+    (c,) = cells
+    assert (c["technology"], c["frequency_mhz"], c["bandwidth_mhz"], c["scs_khz"]) == ("NR", 25875, 200, 120)
+    assert mobile._rsrp_offset(c) == pytest.approx(-10 * np.log10(12 * 132))
+    by_quantity = {d["quantity"]: d for d in used}
+    assert by_quantity["scs_khz"]["value"] == 120 and "38.101-2" in by_quantity["scs_khz"]["source"]
+    assert by_quantity["bandwidth_mhz"]["value"] == 200 and "26 GHz" in by_quantity["bandwidth_mhz"]["source"]
+
+    uma = runs.start(db_url, "mobile", TEST_AGS, {"resolution_m": 25})
+    assert uma["status"] == "succeeded", uma["message"]
+    assert uma["statistics"]["radio_cells"] == 1 and uma["statistics"]["radio_cells_reaching_threshold"] == 1
+    assert uma["model"]["validity"]["cells_evaluated"] == 1 and uma["model"]["validity"]["cells_outside"] == 0
+    assert "38.101-2 Table 5.3.2-1 (NR, FR2)" in uma["model"]["assumptions"]["n_rb"]
+    assert ("scs_khz", "band n258") in {
+        (d["quantity"], d["applies_to"]) for d in uma["model"]["assumptions"]["defaults"]
+    }
+
+    hata = runs.start(db_url, "mobile", TEST_AGS, {"resolution_m": 25, "model": "hata"})
+    assert hata["status"] == "succeeded", hata["message"]
+    v = hata["model"]["validity"]
+    assert v["cells_outside"] == 1 and hata["statistics"]["radio_cells_outside_validity"] == 1
+    (flagged,) = v["cells"]
+    assert (flagged["site"], flagged["antenna"], flagged["cell"], flagged["layer"]) == (
+        "DE-RP-26GHZ",
+        "A1",
+        "mm1",
+        "NR n258",
+    )
+    assert flagged["outside"]["frequency"] == "25875 MHz outside 1500-2000 MHz"
+    assert flagged["outside"]["bs_height"] == "8 m outside 30-200 m"

@@ -1,8 +1,9 @@
 """Declared defaults for what a mobile delivery leaves out, per band and per structure, with their source.
 
-The coverage engine fills a cell's missing carrier bandwidth and EIRP (per band; EIRP lowered for small cells
-and indoor antennas by structure) and an antenna's missing height, tilt and vertical beamwidth (per structure),
-and lists in every run which defaults it used, for how many cells, with their source (model assumptions).
+The coverage engine fills a cell's missing carrier bandwidth, NR subcarrier spacing and EIRP (per band; EIRP
+lowered for small cells and indoor antennas by structure) and an antenna's missing height, tilt and vertical
+beamwidth (per structure), and lists in every run which defaults it used, for how many cells, with their source
+(model assumptions).
 """
 
 from __future__ import annotations
@@ -19,6 +20,26 @@ BANDWIDTH_MHZ: dict[str, float] = {
     "n77": 100.0, "n78": 80.0, "n258": 200.0,
 }  # fmt: skip
 BANDWIDTH_SOURCE = "Netzatlas default per band: typical German carrier after the 2010/2015/2019 auctions"
+# n258 (26 GHz, FR2) is not auctioned in Germany but assigned locally on application (Bundesnetzagentur, VV Lokales
+# Breitband 26 GHz, 2021); the CEPT band plan divides it into 200 MHz blocks (ECC Decision (18)06, EU 2019/784).
+BANDWIDTH_SOURCES: dict[str, str] = {
+    "n258": "Netzatlas default for n258: one 200 MHz block of the 26 GHz band plan (ECC Decision (18)06, EU "
+    "2019/784; local assignment by the Bundesnetzagentur, VV Lokales Breitband 26 GHz), a channel bandwidth "
+    "3GPP TS 38.101-2 Table 5.3.5-1 lists for n258 at 120 kHz",
+}
+
+# NR subcarrier spacing (kHz) per band; a delivery gives none. 3GPP TS 38.101-1 Table 5.3.5-1 (FR1) and TS 38.101-2
+# Table 5.3.5-1 (FR2) list the spacings each band supports: 15 kHz in the FDD and SDL bands below 3 GHz, 30 kHz in
+# the 3.6 GHz TDD bands, and 120 kHz in n258 (60 kHz is allowed there too; 120 kHz is the spacing of FR2 data
+# channels in deployed networks and the one with a 400 MHz carrier).
+SCS_KHZ: dict[str, int] = {
+    "n1": 15, "n3": 15, "n7": 15, "n8": 15, "n20": 15, "n28": 15, "n38": 15, "n75": 15,
+    "n77": 30, "n78": 30, "n258": 120,
+}  # fmt: skip
+SCS_SOURCE = (
+    "Netzatlas default per NR band: 15 kHz below 3 GHz, 30 kHz at 3.6 GHz, 120 kHz in FR2 (n258); spacings each "
+    "band supports per 3GPP TS 38.101-1 Table 5.3.5-1 and TS 38.101-2 Table 5.3.5-1"
+)
 
 # EIRP (dBm) of a macro carrier per band: 2 x 40-80 W transmit power and a 15-18 dBi panel (low bands), a
 # 24-25 dBi massive-MIMO array at 3.6 GHz; within the ranges the demo (and BNetzA site certificates) show.
@@ -84,7 +105,10 @@ def fill(c: dict[str, Any], used: Used) -> dict[str, Any]:
                 "v_beamwidth_deg", "every band", antenna.DEFAULT_V_BEAMWIDTH_DEG, V_BEAMWIDTH_SOURCE
             )
     if out.get("bandwidth_mhz") is None:
-        out["bandwidth_mhz"] = used.note("bandwidth_mhz", f"band {band}", BANDWIDTH_MHZ[band], BANDWIDTH_SOURCE)
+        source = BANDWIDTH_SOURCES.get(band, BANDWIDTH_SOURCE)
+        out["bandwidth_mhz"] = used.note("bandwidth_mhz", f"band {band}", BANDWIDTH_MHZ[band], source)
+    if out.get("technology") == "NR" and out.get("scs_khz") is None and band in SCS_KHZ:
+        out["scs_khz"] = used.note("scs_khz", f"band {band}", SCS_KHZ[band], SCS_SOURCE)
     if out.get("eirp_dbm") is None:
         if out.get("tx_power_dbm") is not None and out.get("gain_dbi") is not None:
             out["eirp_dbm"] = out["tx_power_dbm"] + out["gain_dbi"]

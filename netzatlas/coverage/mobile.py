@@ -129,8 +129,9 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             "its EIRP in every direction",
             "thresholds_dbm": {k: p[k] for k in p if k.endswith("threshold_dbm")},
             "indoor_loss_db": p["indoor_loss_db"],
-            "n_rb": "3GPP TS 36.101 Table 5.6-1 (LTE) and TS 38.101-1 Table 5.3.2-1 (NR, FR1) for the sector's "
-            f"channel bandwidth; {radio.NR_SCS_RULE}; a bandwidth the tables do not list fails the run",
+            "n_rb": "3GPP TS 36.101 Table 5.6-1 (LTE), TS 38.101-1 Table 5.3.2-1 (NR, FR1) and TS 38.101-2 Table "
+            f"5.3.2-1 (NR, FR2) for the cell's channel bandwidth; {radio.NR_SCS_RULE}; a bandwidth the tables do not "
+            "list fails the run",
             "beamwidths": f"each antenna's own; where the delivery gives none, horizontal "
             f"{antenna.DEFAULT_H_BEAMWIDTH_DEG:g} deg and vertical {antenna.DEFAULT_V_BEAMWIDTH_DEG:g} deg (a macro "
             "panel, 3GPP TR 36.814 table A.2.1.1-2)",
@@ -325,7 +326,7 @@ def validity_report(
 def _rsrp_offset(s: Any) -> float:
     """RSRP offset of a cell; a bandwidth the 3GPP N_RB tables do not list fails the run naming the cell."""
     try:
-        return radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"])
+        return radio.rsrp_offset_db(s["technology"], s["bandwidth_mhz"], s["frequency_mhz"], s.get("scs_khz"))
     except ValueError as e:
         raise ValueError(
             f"site {s['site_external_id']} ({s['operator']}) antenna {s['antenna_id']} cell {s['cell_id']} "

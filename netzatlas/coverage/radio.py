@@ -342,16 +342,44 @@ _NR_ROWS: dict[int, tuple[int | None, ...]] = {
 NR_N_RB: dict[int, dict[float, int]] = {
     scs: {float(bw): n for bw, n in zip(_NR_BW, row, strict=True) if n is not None} for scs, row in _NR_ROWS.items()
 }
-NR_SCS_RULE = "NR subcarrier spacing 15 kHz below 3 GHz (FDD bands), 30 kHz at 3 GHz and above (n77/n78 TDD)"
+# 3GPP TS 38.101-2 (V17) Table 5.3.2-1: maximum transmission bandwidth configuration N_RB (FR2, e.g. n258) per
+# subcarrier spacing (kHz) and channel bandwidth (MHz); 60 kHz has no 400 MHz carrier.
+NR_N_RB_FR2: dict[int, dict[float, int]] = {
+    60: {50.0: 66, 100.0: 132, 200.0: 264},
+    120: {50.0: 32, 100.0: 66, 200.0: 132, 400.0: 264},
+}
+# NR frequency ranges (MHz): FR1 3GPP TS 38.101-1 section 5.1, FR2 (FR2-1) TS 38.101-2 section 5.1.
+NR_RANGES: dict[str, tuple[float, float, str, dict[int, dict[float, int]]]] = {
+    "FR1": (410.0, 7125.0, "3GPP TS 38.101-1 Table 5.3.2-1", NR_N_RB),
+    "FR2": (24250.0, 52600.0, "3GPP TS 38.101-2 Table 5.3.2-1", NR_N_RB_FR2),
+}
+NR_SCS_RULE = (
+    "NR subcarrier spacing: the band's declared default (listed under defaults); without one 15 kHz below 3 GHz "
+    "(FDD bands), 30 kHz from 3 GHz in FR1 (n77/n78 TDD), 120 kHz in FR2 (n258)"
+)
+
+
+def nr_range(frequency_mhz: float) -> str:
+    """FR1 or FR2 of an NR carrier frequency; a frequency in neither is a ValueError."""
+    for name, (lo, hi, _, _) in NR_RANGES.items():
+        if lo <= frequency_mhz <= hi:
+            return name
+    raise ValueError(
+        f"NR carrier frequency {frequency_mhz:g} MHz lies in no NR frequency range "
+        f"(FR1 410-7125 MHz, 3GPP TS 38.101-1; FR2 24250-52600 MHz, TS 38.101-2)"
+    )
 
 
 def nr_scs_khz(frequency_mhz: float) -> int:
-    """The registry has no subcarrier spacing per sector; the usual one of the band (NR_SCS_RULE)."""
+    """The usual subcarrier spacing at a frequency (NR_SCS_RULE), where the band declares none."""
+    if nr_range(frequency_mhz) == "FR2":
+        return 120
     return 15 if frequency_mhz < 3000 else 30
 
 
 def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float, scs_khz: int | None = None) -> int:
-    """N_RB of a carrier from the 3GPP tables; a bandwidth (and SCS) the table does not list is a ValueError."""
+    """N_RB of a carrier from the 3GPP tables (NR: the table of the carrier's frequency range); a bandwidth (and
+    SCS) the table does not list is a ValueError."""
     bw = float(bandwidth_mhz)
     if technology == "LTE":
         if bw not in LTE_N_RB:
@@ -361,18 +389,24 @@ def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float,
             )
         return LTE_N_RB[bw]
     if technology == "NR":
+        fr = nr_range(frequency_mhz)
+        _, _, table_name, table = NR_RANGES[fr]
         scs = scs_khz if scs_khz is not None else nr_scs_khz(frequency_mhz)
-        n = NR_N_RB.get(scs, {}).get(bw)
+        n = table.get(scs, {}).get(bw)
         if n is None:
-            known = ", ".join(f"{b:g}" for b in NR_N_RB.get(scs, {}))
+            known = ", ".join(f"{b:g}" for b in table.get(scs, {}))
             raise ValueError(
-                f"NR channel bandwidth {bw:g} MHz at {scs} kHz subcarrier spacing is not in 3GPP TS 38.101-1 "
-                f"Table 5.3.2-1" + (f" (known at {scs} kHz: {known} MHz)" if known else "")
+                f"NR channel bandwidth {bw:g} MHz at {scs} kHz subcarrier spacing is not in {table_name} ({fr})"
+                + (
+                    f" (known at {scs} kHz: {known} MHz)"
+                    if known
+                    else f" (SCS there: {', '.join(map(str, table))} kHz)"
+                )
             )
         return n
     raise ValueError(f"no resource-block table for technology {technology!r} (known: LTE, NR)")
 
 
-def rsrp_offset_db(technology: str, bandwidth_mhz: float, frequency_mhz: float) -> float:
+def rsrp_offset_db(technology: str, bandwidth_mhz: float, frequency_mhz: float, scs_khz: int | None = None) -> float:
     """RSRP relative to the total received level: the power of one of the carrier's 12 N_RB subcarriers."""
-    return -10 * math.log10(12 * resource_blocks(technology, bandwidth_mhz, frequency_mhz))
+    return -10 * math.log10(12 * resource_blocks(technology, bandwidth_mhz, frequency_mhz, scs_khz))
