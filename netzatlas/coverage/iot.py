@@ -21,7 +21,7 @@ import rasterio
 import shapely
 
 from netzatlas import db
-from netzatlas.coverage import radio, rasters, runs, terrain
+from netzatlas.coverage import clutter, pathloss, radio, rasters, runs, terrain
 from netzatlas.coverage.fiber import NODES, ROUTES
 from netzatlas.coverage.grid import (
     CELL_M,
@@ -34,7 +34,7 @@ from netzatlas.coverage.grid import (
     store_cells,
     to_inspire,
 )
-from netzatlas.coverage.mobile import load_cells, radio_model, transmitter
+from netzatlas.coverage.mobile import load_buildings, load_cells, radio_model, transmitter
 from netzatlas.coverage.mobile import model_description as radio_description
 from netzatlas.coverage.parameters import ParameterError
 from netzatlas.coverage.runs import Context
@@ -53,7 +53,8 @@ DEVICES_SQL = """
     ORDER BY kind, id
 """
 GATEWAYS_SQL = """
-    SELECT id::text AS id, ST_X(geom) AS x, ST_Y(geom) AS y, (attributes->>'height_m')::float8 AS height_m,
+    SELECT id::text AS id, external_id, ST_X(geom) AS x, ST_Y(geom) AS y,
+           (attributes->>'height_m')::float8 AS height_m,
            (attributes->>'frequency_mhz')::float8 AS frequency_mhz, (attributes->>'eirp_dbm')::float8 AS eirp_dbm
     FROM assets
     WHERE kind = 'iot-gateways' AND status = 'in_service' AND retired_at IS NULL
@@ -111,8 +112,10 @@ def _coupling_loss(
     ys: np.ndarray,
     dem: radio.Terrain | None,
     wanted: list[bool],
-) -> np.ndarray:
-    """Least coupling loss (dB) from any in-service LTE sector to each wanted device (inf elsewhere).
+    buildings: clutter.Buildings | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least coupling loss (dB) from any in-service LTE sector to each wanted device (inf elsewhere), and the
+    index of that sector in `lte` (-1 where none).
 
     Coupling loss is the loss between the antenna connectors with the antenna gains included (3GPP TR 36.888
     section 5): path loss + indoor loss - the sector antenna's gain towards the device (its boresight gain
@@ -120,15 +123,103 @@ def _coupling_loss(
     removed, radio.level gives exactly minus that.
     """
     out = np.full(len(xs), np.inf)
+    which = np.full(len(xs), -1, np.int64)
     idx = np.nonzero(np.asarray(wanted, dtype=bool))[0]
     if not len(idx) or not lte:
-        return out
+        return out, which
     best = np.full(len(idx), -np.inf, np.float32)
-    for s in lte:
+    arg = np.full(len(idx), -1, np.int64)
+    for k, s in enumerate(lte):
         tx = transmitter(s, 0, p["sector_antenna_gain_dbi"], -p["indoor_loss_db"])
-        best = np.maximum(best, radio.level(tx, model, xs[idx], ys[idx], dem))
+        lvl = radio.level(tx, model, xs[idx], ys[idx], dem, buildings)
+        arg[lvl > best] = k
+        best = np.maximum(best, lvl)
     out[idx] = -best.astype(np.float64)
-    return out
+    which[idx] = arg
+    return out, which
+
+
+def validity_report(
+    p: dict[str, Any],
+    model: radio.RadioModel,
+    dem: radio.Terrain | None,
+    gateways: list[dict[str, Any]],
+    txs: list[radio.Transmitter],
+    reach_m: list[float],
+    best_gateway: np.ndarray,
+    lte: list[dict[str, Any]],
+    best_sector: np.ndarray,
+    connectivity: list[str],
+    xs: np.ndarray,
+    ys: np.ndarray,
+) -> dict[str, Any]:
+    """Every IoT transmitter used outside its path-loss model's validity ranges (frequency, distance, heights).
+
+    A LoRaWAN gateway is used on the raster up to its reach (where the uplink can reach the slowest SF's
+    sensitivity) and at the devices it is the best gateway of; an LTE sector by the NB-IoT and LTE-M devices it
+    is the best sector of, at their distances. The device is the receiver of the model (ue_height_m)."""
+    flagged: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+
+    def served(best: np.ndarray, k: int, tx: radio.Transmitter) -> tuple[np.ndarray, list[str]]:
+        on = np.nonzero(best == k)[0]
+        d = np.hypot(xs[on] - tx.x, ys[on] - tx.y)
+        return d, sorted({connectivity[i] for i in on})
+
+    gw_used = 0
+    for k, (g, tx) in enumerate(zip(gateways, txs, strict=True)):
+        d, _ = served(best_gateway, k, tx)
+        far = max(reach_m[k], float(d.max()) if len(d) else 0.0)
+        if far <= 0:
+            continue
+        gw_used += 1
+        near = None if reach_m[k] > 0 else float(d.min())
+        outside = radio.validity(tx, model, far, dem, nearest_m=near)
+        if outside:
+            counts.update(outside.keys())
+            flagged.append(
+                {
+                    "technology": "lorawan",
+                    "gateway": g["external_id"] or g["id"],
+                    "link": "uplink",
+                    "frequency_mhz": tx.frequency_mhz,
+                    "height_m": tx.height_m,
+                    "outside": outside,
+                }
+            )
+    n_gw = len(flagged)
+    lte_used = 0
+    for k, s in enumerate(lte):
+        tx = transmitter(s, 0, p["sector_antenna_gain_dbi"], 0.0)
+        d, techs = served(best_sector, k, tx)
+        if not len(d):
+            continue
+        lte_used += 1
+        outside = radio.validity(tx, model, float(d.max()), dem, nearest_m=float(d.min()))
+        if outside:
+            counts.update(outside.keys())
+            flagged.append(
+                {
+                    "technology": "+".join(techs),
+                    "site": s["site_external_id"],
+                    "operator": s["operator"],
+                    "antenna": s["antenna_id"],
+                    "cell": s["cell_id"],
+                    "layer": f"{s['technology']} {s['band']}",
+                    "link": "coupling loss",
+                    "outside": outside,
+                }
+            )
+    return {
+        "ranges": {k: list(v) for k, v in pathloss.VALIDITY[p["model"]].items()},
+        "gateways_evaluated": gw_used,
+        "gateways_outside": n_gw,
+        "lte_cells_evaluated": lte_used,
+        "lte_cells_outside": len(flagged) - n_gw,
+        "transmitters_outside": len(flagged),
+        "transmitters_outside_by_quantity": dict(sorted(counts.items())),
+        "transmitters": flagged,
+    }
 
 
 def density_gaps(conn: Any, keys: np.ndarray, radii: dict[str, float]) -> dict[str, np.ndarray]:
@@ -174,6 +265,7 @@ def run(ctx: Context) -> dict[str, Any]:
         }
     grid = Grid.cover(ctx.boundary.bounds, p["resolution_m"])
     dem = terrain.load(p["dem"], grid) if p.get("dem") else None
+    blds = load_buildings(ctx, p, grid)
     txs = [
         radio.Transmitter(
             x=g["x"],
@@ -193,7 +285,7 @@ def run(ctx: Context) -> dict[str, Any]:
     ctx.lap("inputs")
     ctx.report(0.1, f"{len(devices)} devices, {len(txs)} LoRaWAN gateways")
     thr = min(sens.values())  # the most robust spreading factor: the uplink closes at all when it reaches this
-    res = radio.best_server(grid, txs, model, thr, 1, terrain=dem)
+    res = radio.best_server(grid, txs, model, thr, 1, terrain=dem, buildings=blds)
     inside = grid.mask(ctx.boundary)
     lora = res.levels[0]
     lora[~inside] = radio.NODATA
@@ -201,10 +293,29 @@ def run(ctx: Context) -> dict[str, Any]:
     xs = np.array([d["x"] for d in devices], dtype=np.float64)
     ys = np.array([d["y"] for d in devices], dtype=np.float64)
     lora_at = np.full(len(devices), -np.inf, np.float32)
-    for tx in txs:  # exact levels at the devices (not the pixel value)
-        lora_at = np.maximum(lora_at, radio.level(tx, model, xs, ys, dem))
+    lora_gw = np.full(len(devices), -1, np.int64)  # the best gateway of each device
+    lora_wanted = np.array([d["connectivity"] == "lorawan" for d in devices], dtype=bool)
+    for k, tx in enumerate(txs):  # exact levels at the devices (not the pixel value)
+        lvl = radio.level(tx, model, xs, ys, dem, blds)
+        lora_gw[lvl > lora_at] = k
+        lora_at = np.maximum(lora_at, lvl)
     mob = _mobile_levels(mobile, xs, ys) if mobile and devices else {}
-    cl = _coupling_loss(lte, model, p, xs, ys, dem, [d["connectivity"] in CE_PARAM for d in devices])
+    cl_wanted = [d["connectivity"] in CE_PARAM for d in devices]
+    cl, cl_sector = _coupling_loss(lte, model, p, xs, ys, dem, cl_wanted, blds)
+    validity = validity_report(
+        p,
+        model,
+        dem,
+        gateways,
+        txs,
+        res.reach_m,
+        np.where(lora_wanted, lora_gw, -1),
+        lte,
+        cl_sector,
+        [d["connectivity"] for d in devices],
+        xs,
+        ys,
+    )
     mob_thr = mobile["parameters"]["threshold_dbm"] if mobile else None
     rows = []
     for i, d in enumerate(devices):
@@ -378,7 +489,7 @@ def run(ctx: Context) -> dict[str, Any]:
         ).fetchall()
     ctx.lap("results")
     ctx.report(1.0, "iot done")
-    desc = radio_description({**p, "threshold_dbm": thr}, dem is not None, kind="level")
+    desc = radio_description({**p, "threshold_dbm": thr}, dem is not None, kind="level", buildings=blds)
     desc["assumptions"].pop("population", None)  # the IoT run weights nothing by population
     desc["assumptions"].pop("thresholds_dbm", None)  # replaced by the per-technology definitions below
     model_name = desc["name"]
@@ -421,6 +532,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "(3GPP TR 36.888 section 5)",
         "lte_5g": f"RSRP of the mobile run against its threshold ({mob_thr if mob_thr is not None else 'none'} dBm)",
     }
+    desc["validity"] = validity
     return {
         "model": desc,
         "input_counts": {
@@ -438,6 +550,9 @@ def run(ctx: Context) -> dict[str, Any]:
             "lorawan_share_area": round(float(covered[inside].mean()), 6) if inside.any() else None,
             "gaps": {g["gap"]: {"polygons": g["n"], "area_m2": g["area"]} for g in gaps},
             "pixel_sector_evaluations": res.evaluations,
+            "transmitters_outside_validity": validity["transmitters_outside"],
+            "gateways_outside_validity": validity["gateways_outside"],
+            "lte_cells_outside_validity": validity["lte_cells_outside"],
         },
         "outputs": outputs,
     }

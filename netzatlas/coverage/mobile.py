@@ -11,7 +11,7 @@ import shapely
 from psycopg.types.json import Jsonb
 
 from netzatlas import db
-from netzatlas.coverage import antenna, defaults, pathloss, radio, rasters, terrain
+from netzatlas.coverage import antenna, clutter, defaults, pathloss, radio, rasters, terrain
 from netzatlas.coverage.grid import POPULATION_RULE, Grid, key_to_id, population_cells
 from netzatlas.coverage.runs import Context
 
@@ -84,7 +84,17 @@ def radio_model(p: dict[str, Any]) -> radio.RadioModel:
     )
 
 
-def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[str, Any]:
+def load_buildings(ctx: Context, p: dict[str, Any], grid: Grid) -> clutter.Buildings | None:
+    """The buildings on the run's raster with their heights, when the run tests LOS against them."""
+    if p.get("los") != radio.BUILDINGS:
+        return None
+    with db.connect(ctx.url) as conn:
+        return clutter.load(conn, grid, p["building_height_m"])
+
+
+def model_description(
+    p: dict[str, Any], dem: bool, kind: str = "RSRP", buildings: clutter.Buildings | None = None
+) -> dict[str, Any]:
     names = {
         "uma": "3GPP TR 38.901 UMa",
         "umi": "3GPP TR 38.901 UMi street canyon",
@@ -98,6 +108,11 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
         "PL = -10 log10(P_LOS 10^(-PL_LOS/10) + (1 - P_LOS) 10^(-PL_NLOS/10))",
         "los": "every path assumed line of sight of the clutter (LOS formula)",
         "nlos": "every path assumed non line of sight of the clutter (NLOS = max(LOS, NLOS))",
+        "buildings": "each path's clutter state from the registry's buildings, not from the LOS probability: the "
+        "LOS formula where "
+        + clutter.RULE
+        + "; NLOS (max(LOS, NLOS)) where a building blocks it. Heights: "
+        + clutter.height_rule(p.get("building_height_m", 0.0)),
     }[p["los"]]
     if p["model"] == "hata":
         los = "COST-231 Hata is an empirical model of mixed urban paths: no LOS/NLOS states"
@@ -113,7 +128,8 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
     return {
         "name": names[p["model"]],
         "description": (
-            f"Received level per pixel = EIRP - path loss ({names[p['model']]}) + 3GPP TR 38.901 table 7.3-1 sector "
+            f"Received level per pixel = EIRP - path loss ({names[p['model']]}; {_clutter_state(p)}) + 3GPP TR "
+            "38.901 table 7.3-1 sector "
             "pattern (A_H with the sector's horizontal beamwidth, A_V with its vertical beamwidth and tilt = "
             f"mechanical + electrical, 30 dB cap); {kind} = level - 10 log10(12 N_RB) - indoor loss; best server "
             "per pixel over all in-service cells per operator, technology and band, and over all operators; each cell "
@@ -142,8 +158,34 @@ def model_description(p: dict[str, Any], dem: bool, kind: str = "RSRP") -> dict[
             "extrapolation and is listed under validity with what lies outside",
             "raster": f"EPSG:25832 at {p['resolution_m']:g} m, pixel centres; levels below the threshold are nodata",
             "population": POPULATION_RULE + "; a cell's people are spread evenly over the pixels whose centre it holds",
+            **({"buildings": _buildings_assumption(p, buildings)} if buildings is not None else {}),
         },
         **({"definitions": definitions(p)} if kind == "RSRP" else {}),
+    }
+
+
+def _clutter_state(p: dict[str, Any]) -> str:
+    """How the run decides each path's LOS or NLOS state, for the model sentence."""
+    if p["model"] == "hata":
+        return "no LOS/NLOS states"
+    if p["los"] == radio.BUILDINGS:
+        return (
+            "LOS where the line from the antenna's top to the receiver clears the registry's buildings with their "
+            "heights, NLOS where a building blocks it"
+        )
+    if p["los"] in ("los", "nlos"):
+        return f"every path {p['los'].upper()}"
+    return f"LOS and NLOS combined by the LOS probability of table 7.4.2-1 ({p['los']})"
+
+
+def _buildings_assumption(p: dict[str, Any], b: clutter.Buildings) -> dict[str, Any]:
+    """What the building-aware LOS test read: footprints, how each height was set, pixels in buildings."""
+    return {
+        "rule": clutter.RULE,
+        "heights": clutter.height_rule(p["building_height_m"]),
+        "level_height_m": clutter.LEVEL_HEIGHT_M,
+        "default_height_m": p["building_height_m"],
+        **b.counts,
     }
 
 
@@ -206,6 +248,7 @@ def run(ctx: Context) -> dict[str, Any]:
         for s in sectors
     ]
     dem = terrain.load(p["dem"], grid) if p.get("dem") else None
+    blds = load_buildings(ctx, p, grid)
     ctx.lap("inputs")
     ctx.report(0.05, f"{len(txs)} cells over {grid.pixels:,} pixels")
     res = radio.best_server(
@@ -216,9 +259,10 @@ def run(ctx: Context) -> dict[str, Any]:
         max(len(layers), 1),
         terrain=dem,
         progress=lambda done, total: ctx.report(0.05 + 0.6 * done / max(total, 1), f"cell {done}/{total}"),
+        buildings=blds,
     )
     ctx.lap("radio")
-    described = model_description(p, dem is not None)
+    described = model_description(p, dem is not None, buildings=blds)
     described["assumptions"]["defaults"] = used
     described["validity"] = validity_report(p, model, txs, sectors, res.reach_m, dem)
     inside = grid.mask(ctx.boundary)
@@ -276,6 +320,9 @@ def run(ctx: Context) -> dict[str, Any]:
     stats["pixel_cell_evaluations"] = res.evaluations
     stats["radio_cells_outside_validity"] = described["validity"]["cells_outside"]
     stats["pixels"] = int(inside.sum())
+    if blds is not None:
+        stats["pixels_in_buildings"] = int((inside & (blds.label > 0)).sum())
+        stats["buildings_height_defaulted"] = blds.counts["height_defaulted"]
     ctx.lap("aggregates")
     ctx.report(1.0, "mobile done")
     inputs.update(radio_cells_in_service=len(txs), sites=len({s["site_id"] for s in sectors}), operators=len(operators))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from netzatlas.coverage.pathloss import LOS_MODES, MODELS
+from netzatlas.coverage.radio import BUILDINGS
 from netzatlas.registry.kinds import KINDS_BY_ID
 
 ANALYSES = ("fiber", "mobile", "iot")
@@ -84,8 +85,20 @@ RADIO_COMMON = (
         "percentile",
         "Clutter line of sight by 3GPP TR 38.901 table 7.4.2-1's LOS probability: percentile (the level reached at "
         "los_reliability_pct % of locations at each distance), expected (probability-weighted path gain), or "
-        "every path los or nlos (max of LOS and NLOS loss); not used by COST-231 Hata",
-        enum=LOS_MODES,
+        "every path los or nlos (max of LOS and NLOS loss); or buildings: each path is LOS when the line from the "
+        "antenna's top to the receiver clears the registry's building footprints with their heights, NLOS "
+        "otherwise; not used by COST-231 Hata",
+        enum=(*LOS_MODES, BUILDINGS),
+    ),
+    Param(
+        "building_height_m",
+        "number",
+        9.0,
+        "los=buildings: height of a building whose delivery gives neither height_m nor levels (levels x 3 m "
+        "otherwise); the run counts and lists the buildings it applied to",
+        2.0,
+        300.0,
+        unit="m",
     ),
     Param(
         "los_reliability_pct",
@@ -309,6 +322,8 @@ def validate(analysis: str, given: Mapping[str, Any], dem_root: Path | None = No
                 f"distribution_nodes: unknown node type(s) {', '.join(bad)}; known: {', '.join(codes)}"
             )
         out["distribution_nodes"] = ",".join(types)
+    if out.get("model") == "hata" and out.get("los") == BUILDINGS:
+        raise ParameterError("los: COST-231 Hata has no LOS and NLOS states; buildings needs model uma or umi")
     if out.get("model") == "hata" and not 1.0 <= out["ue_height_m"] <= 10.0:
         raise ParameterError("ue_height_m: COST-231 Hata is defined for 1-10 m")
     if out.get("dem"):

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from netzatlas.coverage import antenna, pathloss
+from netzatlas.coverage.clutter import Buildings
 from netzatlas.coverage.grid import Grid
 
 NODATA = -999.0
 PROFILE_SAMPLES = 16  # intervals of each path's terrain profile when a DEM is given (15 interior points)
 EFFECTIVE_EARTH_RADIUS_M = 8_500_000.0  # k = 4/3 (ITU-R P.452/P.526 median refractivity)
 HEIGHT_STEP_M = 0.5  # antenna heights sampled when a window is sized over a DEM's range of heights
+BUILDINGS = "buildings"  # LOS mode: each path's clutter state from the registry's buildings (coverage/clutter.py)
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,16 @@ class RadioModel:
     def loss(
         self, tx: Transmitter, los: str | None = None, h_bs: float | np.ndarray | None = None
     ) -> Callable[[np.ndarray], np.ndarray]:
-        """Clutter path loss (no terrain) as a function of 2D distance; h_bs defaults to the sector's height."""
+        """Clutter path loss (no terrain) as a function of 2D distance; h_bs defaults to the sector's height.
+
+        With los="buildings" the state of each path comes from the building test (see level); this function then
+        needs an explicit "los" or "nlos"."""
+        mode = los or self.los
+        if mode == BUILDINGS:
+            raise ValueError("los=buildings decides LOS per path from the buildings: ask for 'los' or 'nlos' loss")
         return pathloss.model(
             self.name,
-            los or self.los,
+            mode,
             tx.frequency_mhz,
             tx.height_m if h_bs is None else h_bs,
             self.ue_height_m,
@@ -100,23 +108,90 @@ class Terrain:
 
 
 def level(
-    tx: Transmitter, model: RadioModel, x: np.ndarray, y: np.ndarray, terrain: Terrain | None = None
+    tx: Transmitter,
+    model: RadioModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    terrain: Terrain | None = None,
+    buildings: Buildings | None = None,
+    threshold_dbm: float | None = None,
 ) -> np.ndarray:
-    """Received level (dBm) at points x, y (broadcastable arrays): EIRP - PL + pattern gain + offset."""
+    """Received level (dBm) at points x, y (broadcastable arrays): EIRP - PL + pattern gain + offset.
+
+    With model.los == "buildings" each path's clutter state comes from the building test (LOS formula where the
+    line clears every building, NLOS elsewhere); with a threshold, paths whose LOS level stays below it are not
+    tested (their NLOS level is lower still)."""
     dx = (np.asarray(x) - tx.x).astype(np.float32)
     dy = (np.asarray(y) - tx.y).astype(np.float32)
     d2d = np.sqrt(dx * dx + dy * dy)
+    if model.los == BUILDINGS:
+        if buildings is None:
+            raise ValueError("los=buildings needs the run's buildings")
+        return _level_buildings(tx, model, dx, dy, d2d, terrain, buildings, threshold_dbm)
     if terrain is None:
         pl = model.loss(tx)(d2d)
         dh = np.float32(tx.height_m - model.ue_height_m)
     else:
         pl, dh = _terrain_loss(tx, model, np.broadcast_to(dx, d2d.shape), np.broadcast_to(dy, d2d.shape), terrain)
+    return _finish(tx, model, pl, dx, dy, d2d, dh)
+
+
+def _finish(
+    tx: Transmitter,
+    model: RadioModel,
+    pl: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    d2d: np.ndarray,
+    dh: np.ndarray | np.float32,
+) -> np.ndarray:
+    """EIRP + offset - path loss + the sector pattern's gain towards each point."""
     out = (tx.eirp_dbm + tx.offset_db) - pl
     if tx.azimuth_deg is not None:
         phi = antenna.wrap_deg(np.degrees(np.arctan2(dx, dy)) - np.float32(tx.azimuth_deg))
         theta = 90.0 + np.degrees(np.arctan2(dh, np.maximum(d2d, np.float32(pathloss.MIN_DISTANCE_M))))
         out += antenna.gain(phi, theta, tx.tilt_deg, tx.h_beamwidth_deg, tx.v_beamwidth_deg)
     return out.astype(np.float32, copy=False)
+
+
+def _level_buildings(
+    tx: Transmitter,
+    model: RadioModel,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    d2d: np.ndarray,
+    terrain: Terrain | None,
+    buildings: Buildings,
+    threshold_dbm: float | None,
+) -> np.ndarray:
+    """The level with each path's LOS state from the buildings: the LOS level first, then the building test only
+    where that level reaches the threshold, the NLOS level where the path is blocked."""
+    dx, dy = np.broadcast_to(dx, d2d.shape), np.broadcast_to(dy, d2d.shape)
+    if terrain is None:
+        dh = np.float32(tx.height_m - model.ue_height_m)
+        los_lvl = _finish(tx, model, model.loss(tx, "los")(d2d), dx, dy, d2d, dh)
+        nlos_pl = model.loss(tx, "nlos")
+        top, ground = np.float32(tx.height_m), None
+    else:
+        pl, dh = _terrain_loss(tx, model, dx, dy, terrain, "los")
+        los_lvl = _finish(tx, model, pl, dx, dy, d2d, dh)
+        top = np.float32(terrain.at(np.array([tx.x]), np.array([tx.y]))[0] + tx.height_m)
+        ground = terrain.at
+    need = None if threshold_dbm is None else los_lvl >= np.float32(threshold_dbm)
+    clear = buildings.line_of_sight(tx.x, tx.y, float(top), dx, dy, model.ue_height_m, need, ground)
+    blocked = ~clear
+    if need is not None:
+        blocked &= need
+    if not blocked.any():
+        return los_lvl
+    if terrain is None:
+        nlos_lvl = _finish(tx, model, nlos_pl(d2d[blocked]), dx[blocked], dy[blocked], d2d[blocked], dh)
+    else:
+        pl, dh = _terrain_loss(tx, model, dx[blocked], dy[blocked], terrain, "nlos")
+        nlos_lvl = _finish(tx, model, pl, dx[blocked], dy[blocked], d2d[blocked], dh)
+    out = np.array(los_lvl, dtype=np.float32)
+    out[blocked] = nlos_lvl
+    return out
 
 
 def knife_edge_db(nu: np.ndarray) -> np.ndarray:
@@ -127,7 +202,7 @@ def knife_edge_db(nu: np.ndarray) -> np.ndarray:
 
 
 def _terrain_loss(
-    tx: Transmitter, model: RadioModel, dx: np.ndarray, dy: np.ndarray, terrain: Terrain
+    tx: Transmitter, model: RadioModel, dx: np.ndarray, dy: np.ndarray, terrain: Terrain, los: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clutter loss at the antenna's height above the receiver's ground, plus the terrain's diffraction loss.
 
@@ -147,7 +222,7 @@ def _terrain_loss(
     actual = bullington(d, hts, hrs, lam, lambda t: terrain.at(tx.x + dx * np.float32(t), tx.y + dy * np.float32(t)))
     smooth = bullington(d, hts, hrs, lam, lambda t: g_tx + (g_rx - g_tx) * np.float32(t))
     h_bs = np.maximum(hts - g_rx, ue + 1.0)  # antenna height above the receiver's ground
-    pl = model.loss(tx, h_bs=h_bs)(np.sqrt(dx * dx + dy * dy))
+    pl = model.loss(tx, los, h_bs=h_bs)(np.sqrt(dx * dx + dy * dy))
     return (pl + np.maximum(actual - smooth, 0)).astype(np.float32, copy=False), h_bs - ue
 
 
@@ -186,13 +261,14 @@ def _optimistic_loss(tx: Transmitter, model: RadioModel, d: np.ndarray, terrain:
     """A lower bound of the loss the run can apply at each distance: the run's own clutter loss (diffraction
     is >= 0); over a DEM, the least loss over every antenna height above a receiver's ground the DEM allows
     (sampled every HEIGHT_STEP_M, less half the largest change between neighbouring samples)."""
+    los = "los" if model.los == BUILDINGS else None  # any path may clear the buildings
     if terrain is None:
-        return np.asarray(model.loss(tx)(d), dtype=np.float64)
+        return np.asarray(model.loss(tx, los)(d), dtype=np.float64)
     g_tx = float(terrain.at(np.array([tx.x]), np.array([tx.y]))[0])
     top, floor = g_tx + tx.height_m, model.ue_height_m + 1.0
     h_lo, h_hi = max(top - terrain.zmax, floor), max(top - terrain.zmin, floor)
     hs = np.linspace(h_lo, h_hi, max(2, math.ceil((h_hi - h_lo) / HEIGHT_STEP_M) + 1))
-    pls = np.asarray(model.loss(tx, h_bs=hs[:, None])(d[None, :]), dtype=np.float64)
+    pls = np.asarray(model.loss(tx, los, h_bs=hs[:, None])(d[None, :]), dtype=np.float64)
     return pls.min(axis=0) - np.abs(np.diff(pls, axis=0)).max(axis=0) / 2
 
 
@@ -232,11 +308,18 @@ def reach(
     )
 
 
-def validity(tx: Transmitter, model: RadioModel, reach_m: float, terrain: Terrain | None = None) -> dict[str, str]:
+def validity(
+    tx: Transmitter,
+    model: RadioModel,
+    reach_m: float,
+    terrain: Terrain | None = None,
+    nearest_m: float | None = None,
+) -> dict[str, str]:
     """Where a transmitter's use leaves its model's validity ranges (pathloss.VALIDITY): {quantity: what}.
 
-    Distances are those evaluated (MIN_DISTANCE_M up to reach_m, the farthest range where the threshold can be
-    reached); over a DEM the antenna height is its height above a receiver's ground, over the DEM's range.
+    Distances are those evaluated (MIN_DISTANCE_M, or nearest_m where only some points were evaluated, up to
+    reach_m, the farthest range where the threshold can be reached or the farthest point evaluated); over a DEM
+    the antenna height is its height above a receiver's ground, over the DEM's range.
     """
     ranges = pathloss.VALIDITY[model.name]
     out: dict[str, str] = {}
@@ -249,7 +332,8 @@ def validity(tx: Transmitter, model: RadioModel, reach_m: float, terrain: Terrai
 
     check("frequency_mhz", tx.frequency_mhz, tx.frequency_mhz, "MHz")
     if reach_m > 0:
-        check("distance_m", pathloss.MIN_DISTANCE_M, round(reach_m), "m")
+        near = pathloss.MIN_DISTANCE_M if nearest_m is None else max(round(nearest_m), pathloss.MIN_DISTANCE_M)
+        check("distance_m", near, round(reach_m), "m")
     if "bs_height_m" in ranges:
         h_lo = h_hi = tx.height_m
         if terrain is not None:
@@ -278,6 +362,7 @@ def best_server(
     terrain: Terrain | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    buildings: Buildings | None = None,
 ) -> Result:
     """Best received level per pixel and band over all transmitters; levels below the threshold are NODATA."""
     out = np.full((bands, grid.height, grid.width), -np.inf, dtype=np.float32)
@@ -292,7 +377,9 @@ def best_server(
         win = grid.window(*box[:4]) if box else None
         if win is not None:
             r0, r1, c0, c1 = win
-            lvl = level(tx, model, grid.xs(c0, c1)[None, :], grid.ys(r0, r1)[:, None], terrain)
+            lvl = level(
+                tx, model, grid.xs(c0, c1)[None, :], grid.ys(r0, r1)[:, None], terrain, buildings, threshold_dbm
+            )
             with locks[tx.band]:
                 view = out[tx.band, r0:r1, c0:c1]
                 np.maximum(view, lvl, out=view)

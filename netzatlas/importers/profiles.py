@@ -62,7 +62,7 @@ TARGET_KEYS: dict[str, tuple[str, ...]] = {
     ANTENNAS: ("site", "operator", "attributes"),
     CELLS: ("site", "antenna", "operator", "attributes"),
     "districts": ("name", "key"),
-    "buildings": ("external_id", "households", "source"),
+    "buildings": ("external_id", "households", "source", "height", "levels"),
     "population-cells": ("id", "x", "y", "population", "source", "year", "attribution", "resolution"),
     "district-population": ("district", "population", "year", "source"),
 }

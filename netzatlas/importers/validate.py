@@ -630,12 +630,16 @@ def _reference_layer(
     # buildings
     ext = compile_spec(spec.get("external_id", "id"), cols)
     hh = compile_spec(spec.get("households"), cols)
+    get_height, get_levels = compile_spec(spec.get("height"), cols), compile_spec(spec.get("levels"), cols)
     source = spec.get("source") or opts.operator
     seen: set[str] = set()
     for i in range(layer.count):
         e, g = ext(i), geoms[i]
         e = code_key(e) if e not in (None, "") else None
         households = coerce("integer", hh(i))
+        height, levels = coerce("number", get_height(i)), coerce("integer", get_levels(i))
+        if isinstance(levels, float) and levels.is_integer():
+            levels = int(levels)
         if e is None:
             report.add(layer.name, i, None, "external_id", "required attribute missing")
             continue
@@ -649,8 +653,14 @@ def _reference_layer(
             report.add(layer.name, i, e, "geometry", "invalid geometry (use --repair)")
         elif households is not None and (not isinstance(households, int) or households < 0):
             report.add(layer.name, i, e, "households", f"expected a whole number >= 0, got {households!r}")
+        elif height is not None and (not isinstance(height, int | float) or not 0 < height < 1000):
+            report.add(layer.name, i, e, "height", f"expected metres above ground in (0, 1000), got {height!r}")
+        elif levels is not None and (not isinstance(levels, int) or not 0 <= levels < 300):
+            report.add(layer.name, i, e, "levels", f"expected a whole number of storeys 0-299, got {levels!r}")
         elif ags[i] is not None:
-            plan.buildings[(ags[i], source)].append({"external_id": e, "households": households, "geom": g})
+            plan.buildings[(ags[i], source)].append(
+                {"external_id": e, "households": households, "geom": g, "height_m": height, "levels": levels}
+            )
 
 
 def _cells_layer(layer: Layer, lm: LayerMap, profile: Profile, plan: Plan, report: Report) -> None:

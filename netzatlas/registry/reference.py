@@ -108,28 +108,33 @@ def upsert_district_population(conn: psycopg.Connection, rows: Iterable[Mapping[
 def upsert_buildings(
     conn: psycopg.Connection, ags: str, source: str, buildings: Iterable[Mapping[str, Any]], attribution: str | None
 ) -> int:
-    """Load buildings (COPY into staging, then one upsert); the district comes from the district polygons."""
+    """Load buildings (COPY into staging, then one upsert); the district comes from the district polygons.
+    Optional per building: height_m (metres above ground) and levels (storeys above ground)."""
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_buildings (external_id text, households int, geom bytea) ON COMMIT DROP"
+        "CREATE TEMP TABLE IF NOT EXISTS stage_buildings (external_id text, households int, geom bytea, "
+        "height_m real, levels smallint) ON COMMIT DROP"
     )
     with conn.cursor().copy("COPY stage_buildings FROM STDIN") as copy:
         for b in buildings:
-            copy.write_row((b["external_id"], b.get("households"), b["geom"].wkb))
+            copy.write_row((b["external_id"], b.get("households"), b["geom"].wkb, b.get("height_m"), b.get("levels")))
     cur = conn.execute(
         f"""WITH s AS (
-                SELECT external_id, households, ST_SetSRID(ST_GeomFromWKB(geom), {STORAGE_SRID}) AS geom
+                SELECT external_id, households, height_m, levels,
+                       ST_SetSRID(ST_GeomFromWKB(geom), {STORAGE_SRID}) AS geom
                 FROM stage_buildings)
-            INSERT INTO buildings (municipality, district_id, source, external_id, households, geom, attribution)
+            INSERT INTO buildings (municipality, district_id, source, external_id, households, geom, attribution,
+                                   height_m, levels)
             SELECT %(ags)s, (SELECT d.id FROM districts d WHERE d.municipality = %(ags)s
                              AND ST_Intersects(d.boundary, ST_PointOnSurface(s.geom)) ORDER BY d.id LIMIT 1),
-                   %(source)s, s.external_id, s.households, s.geom, %(attribution)s
+                   %(source)s, s.external_id, s.households, s.geom, %(attribution)s, s.height_m, s.levels
             FROM s
             ON CONFLICT (source, external_id) DO UPDATE SET municipality = EXCLUDED.municipality,
                 district_id = EXCLUDED.district_id, households = EXCLUDED.households, geom = EXCLUDED.geom,
-                attribution = EXCLUDED.attribution
-            WHERE (buildings.municipality, buildings.district_id, buildings.households, buildings.attribution)
+                attribution = EXCLUDED.attribution, height_m = EXCLUDED.height_m, levels = EXCLUDED.levels
+            WHERE (buildings.municipality, buildings.district_id, buildings.households, buildings.attribution,
+                   buildings.height_m, buildings.levels)
                   IS DISTINCT FROM (EXCLUDED.municipality, EXCLUDED.district_id, EXCLUDED.households,
-                   EXCLUDED.attribution)
+                   EXCLUDED.attribution, EXCLUDED.height_m, EXCLUDED.levels)
                OR NOT ST_OrderingEquals(buildings.geom, EXCLUDED.geom)""",
         {"ags": ags, "source": source, "attribution": attribution},
     )
