@@ -130,6 +130,14 @@ def test_sectors_table_maps_onto_sites(conn, tmp_path):
     _, status, report = imp(conn, zipped, tmp_path)
     assert status == "rejected"
     assert [(p["layer"], p["index"], p["field"]) for p in report.problems] == [("sectors", 2, "site_id")]
+    # a problem in a sector names the sector's own row, not the site's
+    sectors.write_text(header + "S1;1;LTE;B20;806;0;30;60;10\nS1;2;NR;n99;3600;400;30;65;100\n", encoding="utf-8")
+    _, status, report = imp(conn, h.zip_files(tmp_path / "sites1.zip", [sites, sectors]), tmp_path)
+    assert status == "rejected"
+    assert sorted((p["layer"], p["index"], p["id"], p["field"]) for p in report.problems) == [
+        ("sectors", 1, "S1/2", "attributes.azimuth_deg"),
+        ("sectors", 1, "S1/2", "attributes.band"),
+    ]
     sectors.write_text(header + "S1;1;LTE;B20;806;0;30;60;10\nS1;2;NR;n78;3600;120;30;65;100\n", encoding="utf-8")
     zipped = h.zip_files(tmp_path / "sites2.zip", [sites, sectors])
     _, status, report = imp(conn, zipped, tmp_path)

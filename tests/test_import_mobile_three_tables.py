@@ -190,3 +190,45 @@ def test_a_mobile_run_over_the_delivery_lists_its_defaults(conn, db_url, tmp_pat
     assert ("eirp_dbm", "band B32") in quantities and ("bandwidth_mhz", "band n78") in quantities
     assert ("eirp_offset_db", "structure indoor") in quantities  # indoor systems transmit far less
     assert ("height_m", "structure indoor") in quantities  # the indoor antennas give no height
+
+
+def _edit(text: str, row: int, column: int, value: str) -> tuple[str, list[str]]:
+    """The CSV text with one value of data row `row` (0-based, after the header) replaced; and that row's values."""
+    lines = text.splitlines()
+    values = lines[row + 1].split(";")
+    values[column] = value
+    lines[row + 1] = ";".join(values)
+    return "\n".join(lines) + "\n", values
+
+
+def test_antenna_and_cell_problems_are_reported_on_their_own_rows_and_nothing_is_written(conn, tmp_path, delivery):
+    """A problem in an antenna or a cell names the antenna or cell table, the row there and the antenna or cell (not
+    the site it belongs to); a delivery with problems writes nothing."""
+    tables = network()
+    # antenna row 7: azimuth 400 deg; cell rows 11 and 42: an unknown band, a bandwidth above 400 MHz
+    tables["antennen"], antenna = _edit(tables["antennen"], 7, 3, "400")
+    tables["zellen"], unknown_band = _edit(tables["zellen"], 11, 4, "B99")
+    tables["zellen"], too_wide = _edit(tables["zellen"], 42, 7, "999")
+    for name, text in tables.items():
+        delivery[name].write_text(text, encoding="utf-8")
+    zipped = h.zip_files(tmp_path / "fehler.zip", [delivery["standorte"], delivery["antennen"], delivery["zellen"]])
+    sid, status, report = run_import(
+        zipped, "city", str(delivery["profile"]), url=conn.info.dsn, home=tmp_path / "home"
+    )
+    assert status == "rejected", report.to_json()
+    got = {(p["layer"], p["index"], p["id"], p["field"]): p["reason"] for p in report.problems}
+    assert report.problem_total == 3, got
+    band_key = ("zellen", 11, "/".join(unknown_band[i] for i in (0, 2, 3)), "attributes.band")
+    width_key = ("zellen", 42, "/".join(too_wide[i] for i in (0, 2, 3)), "attributes.bandwidth_mhz")
+    azimuth_key = ("antennen", 7, f"{antenna[0]}/{antenna[2]}", "attributes.azimuth_deg")
+    assert set(got) == {band_key, width_key, azimuth_key}, got
+    assert got[azimuth_key] == "400.0 is above the maximum 360"
+    assert got[band_key].startswith("unknown code 'B99'; allowed: B1, ")
+    assert got[width_key] == "999.0 is above the maximum 400"
+    assert not any(p["layer"] == "standorte" for p in report.problems)
+    # all or nothing: not one site, antenna or cell of the 29 sound sites was written
+    assert conn.execute("SELECT count(*) AS n FROM assets").fetchone()["n"] == 0
+    assert conn.execute("SELECT count(*) AS n FROM asset_history").fetchone()["n"] == 0
+    assert conn.execute("SELECT count(*) AS n FROM radio_cells").fetchone()["n"] == 0
+    rejected = conn.execute("SELECT status FROM submissions WHERE id = %s", (sid,)).fetchone()
+    assert rejected["status"] == "rejected"

@@ -409,7 +409,8 @@ def _child_rows(layer: Layer, lm: LayerMap, children: dict[str, list], report: R
         op = _text(op_get(i)) if op_get else None
         if op is not None and lm.target != SECTORS:
             values["operator"] = op
-        row = {"layer": layer.name, "index": i, "site": code_key(sid), "operator": op, "values": values}
+        row = {"layer": layer.name, "index": i, "target": lm.target, "site": code_key(sid), "operator": op}
+        row["values"] = values
         if antenna is not None:
             aid = antenna(i)
             if aid is None or aid == "":
@@ -445,10 +446,14 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
         if f["kind"].has_antennas and f["external_id"] and not f["removed"]:
             sites[f["external_id"]].append(f)
     antennas: dict[int, list[dict]] = defaultdict(list)  # id(site feature) -> antennas
+    # id(site feature) -> per antenna (in the order of antennas): (its row, the rows of its cells)
+    origins: dict[int, list[tuple[dict, list[dict]]]] = defaultdict(list)
+    cell_rows: dict[int, list[dict]] = {}  # id(antenna) -> the rows of its cells
     for row in children[SECTORS]:
         site = _site_for(row, sites, report, "sector")
         if site is not None:
             antennas[id(site)] += sectors_to_antennas([row["values"]], row["operator"] or site["operator"])
+            origins[id(site)].append((row, [row]))  # sector n: antenna S<n> with one cell, all from one row
     by_key: dict[tuple, list[dict]] = defaultdict(list)
     for row in children[ANTENNAS]:
         site = _site_for(row, sites, report, "antenna")
@@ -457,6 +462,8 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
         a = {**row["values"], "cells": []}
         a.setdefault("operator", site["operator"])
         antennas[id(site)].append(a)
+        cell_rows[id(a)] = []
+        origins[id(site)].append((row, cell_rows[id(a)]))
         by_key[(id(site), a.get("antenna_id"))].append(a)
     for row in children[CELLS]:
         site = _site_for(row, sites, report, "cell")
@@ -476,12 +483,42 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
             )
             continue
         found[0]["cells"].append({k: v for k, v in row["values"].items() if k != "operator"})
+        cell_rows[id(found[0])].append(row)
     for site_list in sites.values():
         for f in site_list:
             if id(f) in antennas:
                 f["attributes"]["antennas"] = antennas[id(f)]
+                f["children"] = origins[id(f)]
             elif children[ANTENNAS] or children[SECTORS]:
                 f["attributes"]["antennas"] = []  # a child table present without rows for the site: none
+
+
+CHILD_PATH = re.compile(r"^attributes\.antennas\[(\d+)\](?:\.cells\[(\d+)\])?(?:\.(.+))?$")
+
+
+def _where(f: dict, field_name: str) -> tuple[str, int, Any, str]:
+    """(layer, index, id, field) to report a problem of a site's attributes against: the row of the antenna or cell
+    table the problem lies in where the antenna or cell came from a child table (id: site/antenna[/cell], field: the
+    attribute of that row), else the site's own row."""
+    m = CHILD_PATH.match(field_name)
+    rows = f.get("children")
+    if m is None or not rows or int(m.group(1)) >= len(rows):
+        return f["layer"], f["index"], f["external_id"], field_name
+    antenna_row, cells = rows[int(m.group(1))]
+    row, rest = antenna_row, m.group(3)
+    if m.group(2) is not None and int(m.group(2)) < len(cells):
+        row = cells[int(m.group(2))]
+    elif m.group(2) is not None:
+        return f["layer"], f["index"], f["external_id"], field_name
+    v = row["values"]
+    if row["target"] == SECTORS:  # a legacy sector: antenna S<n> with cell <n>, one row
+        fid = f"{row['site']}/{code_key(v.get('sector'))}"
+        rest = "sector" if rest in ("antenna_id", "cell_id") else rest
+    else:
+        parts = [row["site"], row.get("antenna", v.get("antenna_id"))]
+        parts += [v.get("cell_id")] if m.group(2) is not None else []
+        fid = "/".join("" if x is None else code_key(x) for x in parts)
+    return row["layer"], row["index"], fid, f"attributes.{rest}" if rest else "attributes"
 
 
 def _check_operators(feats: list[dict], opts: Options, report: Report) -> None:
@@ -509,27 +546,30 @@ def _check_antenna_operators(feats: list[dict], opts: Options, report: Report) -
     """Each antenna's operator: registered, and the delivering operator's own unless the caller may write any.
     An antenna of its row's own operator is not named again (_check_operators named the row)."""
     for f in feats:
-        for a in f["attributes"].get("antennas") or [] if f["kind"].has_antennas else []:
+        for k, a in enumerate(f["attributes"].get("antennas") or [] if f["kind"].has_antennas else []):
             op = a.get("operator")
             if op == f["operator"]:
                 continue
             where = f"antenna {a.get('antenna_id')!r}"
+            layer, i, fid, field_name = _where(f, f"attributes.antennas[{k}].operator")
+            if field_name != "attributes.operator":  # an antenna of the site's row: name the antenna's field
+                field_name = "operator"
             if opts.operators and op and op not in opts.operators:
                 known = ", ".join(opts.operators)
                 report.add(
-                    f["layer"],
-                    f["index"],
-                    f["external_id"],
-                    "operator",
+                    layer,
+                    i,
+                    fid,
+                    field_name,
                     f"{where}: unknown operator {op!r}; registered: {known}",
                     "unknown_operator",
                 )
             elif op and op != opts.operator and not opts.any_operator:
                 report.add(
-                    f["layer"],
-                    f["index"],
-                    f["external_id"],
-                    "operator",
+                    layer,
+                    i,
+                    fid,
+                    field_name,
                     f"{where} belongs to operator {op!r}: this key delivers only for {opts.operator!r}",
                     "forbidden",
                 )
@@ -568,7 +608,7 @@ def _check_assets(feats: list[dict], plan: Plan, report: Report) -> None:
             if f["geom"] is not None:
                 problems.append(f["geom"])
         for p in problems:
-            report.add(layer, i, ext, p.field, p.reason)
+            report.add(*_where(f, p.field), p.reason)
         if problems:
             continue
         plan.assets[kind.id].append(
