@@ -6,6 +6,7 @@ import numpy as np
 import orjson
 import pytest
 import rasterio
+import shapely.affinity
 from rasterio.features import rasterize
 from shapely.geometry import Point, box
 
@@ -177,3 +178,18 @@ def test_a_delivery_brings_heights_and_levels(conn, tmp_path):
         ("2", None, 5),
         ("3", None, None),
     ]
+
+
+def test_footprints_burn_by_the_pixel_centre_rule_and_the_tallest_wins():
+    grid = Grid.cover((X0, Y0, X0 + 200, Y0 + 200), 10.0)
+    court = box(X0 + 20, Y0 + 20, X0 + 120, Y0 + 120).difference(box(X0 + 50, Y0 + 50, X0 + 90, Y0 + 90))
+    tilted = shapely.affinity.rotate(box(X0 + 100, Y0 + 140, X0 + 180, Y0 + 170), 30)
+    low, tall = box(X0 + 130, Y0 + 10, X0 + 190, Y0 + 60), box(X0 + 160, Y0 + 30, X0 + 195, Y0 + 90)
+    geoms = np.array([court, tilted, tall, low], dtype=object)
+    label = clutter.burn(grid, geoms, np.array([12.0, 20.0, 30.0, 8.0], np.float32))
+    kw = {"out_shape": (grid.height, grid.width), "transform": grid.transform}
+    for i, g in enumerate(geoms):
+        if i < 2:  # alone: the same pixels as rasterio's rasterize (a courtyard stays empty)
+            assert np.array_equal(label == i + 1, rasterize([(g, 1)], dtype="uint8", **kw) == 1)
+    both = (rasterize([(low, 1)], dtype="uint8", **kw) == 1) & (rasterize([(tall, 1)], dtype="uint8", **kw) == 1)
+    assert both.any() and (label[both] == 3).all()  # the 30 m building holds the overlap

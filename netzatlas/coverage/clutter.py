@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from rasterio.features import rasterize
 
 from netzatlas.coverage.grid import Grid
 
@@ -139,31 +138,51 @@ def height_rule(default_height_m: float) -> str:
     )
 
 
+def burn(grid: Grid, geoms: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """Label raster (1 + index into geoms, 0 for none) by the pixel-centre rule, the tallest footprint winning
+    where footprints overlap. Vectorised: every pixel centre in each footprint's bounding box is tested with
+    shapely.contains_xy (rasterio's rasterize spends ~0.1 ms per shape building its GeoJSON)."""
+    g = grid
+    label = np.zeros((g.height, g.width), np.int32)
+    if not len(geoms):
+        return label
+    b = shapely.bounds(geoms)
+    c0 = np.maximum(np.ceil((b[:, 0] - g.x0) / g.res - 0.5), 0).astype(np.int64)
+    c1 = np.minimum(np.floor((b[:, 2] - g.x0) / g.res - 0.5), g.width - 1).astype(np.int64)
+    r0 = np.maximum(np.ceil((g.y0 - b[:, 3]) / g.res - 0.5), 0).astype(np.int64)
+    r1 = np.minimum(np.floor((g.y0 - b[:, 1]) / g.res - 0.5), g.height - 1).astype(np.int64)
+    w, h = np.maximum(c1 - c0 + 1, 0), np.maximum(r1 - r0 + 1, 0)
+    n = w * h
+    which = np.repeat(np.arange(len(geoms)), n)  # one entry per candidate pixel centre
+    k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n)
+    cols, rows = c0[which] + k % w[which], r0[which] + k // w[which]
+    inside = shapely.contains_xy(geoms[which], g.x0 + (cols + 0.5) * g.res, g.y0 - (rows + 0.5) * g.res)
+    which, flat = which[inside], rows[inside] * g.width + cols[inside]
+    # the tallest last (ties: the later footprint), then the last entry per pixel wins
+    order = np.lexsort((which, heights[which]))
+    which, flat = which[order], flat[order]
+    last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
+    label.ravel()[flat[last]] = which[last] + 1
+    return label
+
+
 def load(conn: Any, grid: Grid, default_height_m: float) -> Buildings:
     """The footprints meeting the grid, rasterised with their heights; counts of how each height was set."""
     g = grid
     box = {"x1": g.x0, "y1": g.y0 - g.height * g.res, "x2": g.x0 + g.width * g.res, "y2": g.y0}
     rows = conn.execute(BUILDINGS_SQL, box).fetchall()
-    heights, shapes, defaulted = [], [], []
+    heights, defaulted = np.empty(len(rows), np.float32), []
     n_height = n_levels = 0
-    for r in rows:
+    for i, r in enumerate(rows):
         if r["height_m"] is not None:
-            h, n_height = float(r["height_m"]), n_height + 1
+            heights[i], n_height = r["height_m"], n_height + 1
         elif r["levels"]:
-            h, n_levels = float(r["levels"]) * LEVEL_HEIGHT_M, n_levels + 1
+            heights[i], n_levels = r["levels"] * LEVEL_HEIGHT_M, n_levels + 1
         else:
-            h = default_height_m
+            heights[i] = default_height_m
             defaulted.append(f"{r['source']}:{r['external_id']}")
-        heights.append(h)
-        shapes.append(shapely.from_wkb(bytes(r["g"])))
-    # lowest first, so the tallest building wins a pixel where footprints overlap
-    order = sorted(range(len(rows)), key=lambda i: heights[i])
-    height = np.zeros((g.height, g.width), np.float32)
-    label = np.zeros((g.height, g.width), np.int32)
-    if rows:
-        kw = {"out_shape": (g.height, g.width), "transform": g.transform}
-        height = rasterize(((shapes[i], heights[i]) for i in order), fill=0.0, dtype="float32", **kw)
-        label = rasterize(((shapes[i], k + 1) for k, i in enumerate(order)), fill=0, dtype="int32", **kw)
+    label = burn(g, shapely.from_wkb([bytes(r["g"]) for r in rows]), heights)
+    height = np.r_[np.float32(0), heights][label]
     counts = {
         "footprints": len(rows),
         "height_from_delivery": n_height,

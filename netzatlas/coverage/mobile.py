@@ -73,6 +73,33 @@ class Layer:
         return f"best-server RSRP dBm, {who}, {self.technology} {self.band} ({self.frequency_mhz:g} MHz)"
 
 
+def layered_transmitters(
+    sectors: list[dict[str, Any]], indoor_loss_db: float
+) -> tuple[
+    list[str],
+    list[tuple[str, str, float]],
+    list[Layer],
+    dict[tuple[str, str, str, float], int],
+    list[radio.Transmitter],
+]:
+    """The run's operators, bands, output layers (operator x technology, band and frequency) with their index, and
+    each cell's transmitter in its layer with the cell's RSRP offset less the indoor loss."""
+    operators = sorted({s["operator"] for s in sectors})
+    bands = sorted({(s["technology"], s["band"], float(s["frequency_mhz"])) for s in sectors})
+    layers = [Layer(o, t, b, f) for o in operators for (t, b, f) in bands]
+    index = {(lay.operator, lay.technology, lay.band, lay.frequency_mhz): i for i, lay in enumerate(layers)}
+    txs = [
+        transmitter(
+            s,
+            index[(s["operator"], s["technology"], s["band"], float(s["frequency_mhz"]))],
+            s["eirp_dbm"],
+            _rsrp_offset(s) - indoor_loss_db,
+        )
+        for s in sectors
+    ]
+    return operators, bands, layers, index, txs
+
+
 def radio_model(p: dict[str, Any]) -> radio.RadioModel:
     return radio.RadioModel(
         name=p["model"],
@@ -234,19 +261,7 @@ def run(ctx: Context) -> dict[str, Any]:
         sectors, used = load_cells(conn, ctx.municipality, p["max_range_m"])
         inputs = _inputs(conn, ctx)
     grid = Grid.cover(ctx.boundary.bounds, p["resolution_m"])
-    operators = sorted({s["operator"] for s in sectors})
-    bands = sorted({(s["technology"], s["band"], float(s["frequency_mhz"])) for s in sectors})
-    layers = [Layer(o, t, b, f) for o in operators for (t, b, f) in bands]
-    index = {(lay.operator, lay.technology, lay.band, lay.frequency_mhz): i for i, lay in enumerate(layers)}
-    txs = [
-        transmitter(
-            s,
-            index[(s["operator"], s["technology"], s["band"], float(s["frequency_mhz"]))],
-            s["eirp_dbm"],
-            _rsrp_offset(s) - p["indoor_loss_db"],
-        )
-        for s in sectors
-    ]
+    operators, bands, layers, index, txs = layered_transmitters(sectors, p["indoor_loss_db"])
     dem = terrain.load(p["dem"], grid) if p.get("dem") else None
     blds = load_buildings(ctx, p, grid)
     ctx.lap("inputs")
