@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
+import orjson
 import pytest
+import rasterio
 from shapely.geometry import Point
 
 from netzatlas.coverage import runs
@@ -136,3 +138,15 @@ def test_hata_flags_frequency_heights_and_short_distances(iot):
         "frequency": 2,
     }
     assert run["statistics"]["transmitters_outside_validity"] == 2
+
+
+def test_the_lorawan_raster_carries_the_model_with_its_flags_and_the_los_choice(iot):
+    run = runs.start(iot, "iot", TEST_AGS, {"resolution_m": 100, "max_range_m": 20000, "los": "buildings"})
+    assert run["status"] == "succeeded", run["message"]
+    assert run["model"]["assumptions"]["buildings"]["footprints"] == 0  # the fixture registers no buildings
+    with rasterio.open(runs.output_dir(run["id"]) / run["outputs"]["lorawan"]["file"]) as ds:
+        tags = ds.tags()
+    model = orjson.loads(tags["netzatlas_model"])
+    assert model["validity"] == run["model"]["validity"]
+    assert model["assumptions"]["los"].startswith("each path's clutter state from the registry's buildings")
+    assert orjson.loads(tags["netzatlas_parameters"])["los"] == "buildings"

@@ -243,6 +243,64 @@ def density_gaps(conn: Any, keys: np.ndarray, radii: dict[str, float]) -> dict[s
     return out
 
 
+def _description(
+    p: dict[str, Any],
+    thr: float,
+    dem: radio.Terrain | None,
+    blds: clutter.Buildings | None,
+    mobile: dict[str, Any] | None,
+    mob_thr: float | None,
+    sens: dict[str, float],
+    validity: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's model: the radio model sentence and assumptions, IoT definitions with sources, validity flags."""
+    desc = radio_description({**p, "threshold_dbm": thr}, dem is not None, kind="level", buildings=blds)
+    desc["assumptions"].pop("population", None)  # the IoT run weights nothing by population
+    desc["assumptions"].pop("thresholds_dbm", None)  # replaced by the per-technology definitions below
+    model_name = desc["name"]
+    desc["name"] = "IoT connectivity"
+    desc["description"] = (
+        "Devices in service whose stated connectivity is unavailable where they stand. Path loss for LoRaWAN, "
+        f"NB-IoT and LTE-M: {model_name} with the "
+        "run's LOS and terrain settings and the 3GPP TR 38.901 sector pattern. LoRaWAN: uplink level at the best "
+        f"gateway = device EIRP {p['device_eirp_dbm']:g} dBm - path loss - indoor loss + gateway antenna gain "
+        f"{p['gateway_antenna_gain_dbi']:g} dBi; the device is served at the lowest spreading factor whose 125 kHz "
+        "sensitivity the level reaches. NB-IoT and LTE-M: coupling loss to the best in-service LTE sector against "
+        "their coverage enhancement levels. LTE and 5G: any-operator RSRP of "
+        + (f"mobile run {mobile['id']}. " if mobile else "no mobile run (not assessed). ")
+        + f"Fiber: in-service route or node within {p['drop_distance_m']:g} m. Density gaps: INSPIRE 100 m cells whose "
+        "centre is farther than the sensor type's service radius from every in-service sensor of that type."
+    )
+    desc["definitions"] = {
+        "lorawan": {
+            "limiting_link": "uplink (device to gateway): a 14 dBm device against a gateway that transmits more",
+            "device_eirp_dbm": p["device_eirp_dbm"],
+            "gateway_antenna_gain_dbi": p["gateway_antenna_gain_dbi"],
+            "gateway_height_m": f"the gateway's height_m, else {p['gateway_height_m']:g} m",
+            "sensitivity_dbm": sens,
+            "source": "Semtech SX1276/77/78/79 datasheet, LoRa receiver sensitivity at 125 kHz (conservative for "
+            "SX130x gateways); 14 dBm: the usual EU868 end-device power (ETSI EN 300 220, 25 mW ERP); gateway "
+            "gain: the run's assumption",
+        },
+        "nbiot": {
+            "coverage_enhancement_db": p["nbiot_ce_coupling_loss_db"],
+            "source": "3GPP TR 45.820: MCL 164 dB, 20 dB beyond GPRS's 144 dB; the CE0/CE1/CE2 split (144/154/164 dB) "
+            "is the run's assumption, networks set it by RSRP thresholds (3GPP TS 36.331)",
+        },
+        "ltem": {
+            "coverage_enhancement_db": p["ltem_ce_coupling_loss_db"],
+            "source": "3GPP TR 36.888: LTE's MCL 140.7 dB (FDD) and the 155.7 dB target (+15 dB); the split is "
+            "the run's assumption",
+        },
+        "coupling_loss": "path loss + indoor loss - sector antenna gain towards the device (boresight "
+        f"{p['sector_antenna_gain_dbi']:g} dBi, the run's assumption, + 38.901 pattern) - 0 dBi device "
+        "(3GPP TR 36.888 section 5)",
+        "lte_5g": f"RSRP of the mobile run against its threshold ({mob_thr if mob_thr is not None else 'none'} dBm)",
+    }
+    desc["validity"] = validity
+    return desc
+
+
 def run(ctx: Context) -> dict[str, Any]:
     p = ctx.params
     model = radio_model(p)
@@ -382,6 +440,7 @@ def run(ctx: Context) -> dict[str, Any]:
             )
         )
     ctx.report(0.5, "devices assessed")
+    desc = _description(p, thr, dem, blds, mobile, mob_thr, sens, validity)
     outputs = {
         "lorawan": rasters.write_cog(
             ctx.out_dir / "lorawan.tif",
@@ -389,7 +448,10 @@ def run(ctx: Context) -> dict[str, Any]:
             lora,
             [f"LoRaWAN uplink level at the best gateway dBm ({p['lorawan_frequency_mhz']:g} MHz)"],
             radio.NODATA,
-            {"netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode()},
+            {
+                "netzatlas_model": orjson.dumps(desc).decode(),
+                "netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode(),
+            },
         )
     }
     ctx.lap("rasters")
@@ -489,50 +551,6 @@ def run(ctx: Context) -> dict[str, Any]:
         ).fetchall()
     ctx.lap("results")
     ctx.report(1.0, "iot done")
-    desc = radio_description({**p, "threshold_dbm": thr}, dem is not None, kind="level", buildings=blds)
-    desc["assumptions"].pop("population", None)  # the IoT run weights nothing by population
-    desc["assumptions"].pop("thresholds_dbm", None)  # replaced by the per-technology definitions below
-    model_name = desc["name"]
-    desc["name"] = "IoT connectivity"
-    desc["description"] = (
-        "Devices in service whose stated connectivity is unavailable where they stand. Path loss for LoRaWAN, "
-        f"NB-IoT and LTE-M: {model_name} with the "
-        "run's LOS and terrain settings and the 3GPP TR 38.901 sector pattern. LoRaWAN: uplink level at the best "
-        f"gateway = device EIRP {p['device_eirp_dbm']:g} dBm - path loss - indoor loss + gateway antenna gain "
-        f"{p['gateway_antenna_gain_dbi']:g} dBi; the device is served at the lowest spreading factor whose 125 kHz "
-        "sensitivity the level reaches. NB-IoT and LTE-M: coupling loss to the best in-service LTE sector against "
-        "their coverage enhancement levels. LTE and 5G: any-operator RSRP of "
-        + (f"mobile run {mobile['id']}. " if mobile else "no mobile run (not assessed). ")
-        + f"Fiber: in-service route or node within {p['drop_distance_m']:g} m. Density gaps: INSPIRE 100 m cells whose "
-        "centre is farther than the sensor type's service radius from every in-service sensor of that type."
-    )
-    desc["definitions"] = {
-        "lorawan": {
-            "limiting_link": "uplink (device to gateway): a 14 dBm device against a gateway that transmits more",
-            "device_eirp_dbm": p["device_eirp_dbm"],
-            "gateway_antenna_gain_dbi": p["gateway_antenna_gain_dbi"],
-            "gateway_height_m": f"the gateway's height_m, else {p['gateway_height_m']:g} m",
-            "sensitivity_dbm": sens,
-            "source": "Semtech SX1276/77/78/79 datasheet, LoRa receiver sensitivity at 125 kHz (conservative for "
-            "SX130x gateways); 14 dBm: the usual EU868 end-device power (ETSI EN 300 220, 25 mW ERP); gateway "
-            "gain: the run's assumption",
-        },
-        "nbiot": {
-            "coverage_enhancement_db": p["nbiot_ce_coupling_loss_db"],
-            "source": "3GPP TR 45.820: MCL 164 dB, 20 dB beyond GPRS's 144 dB; the CE0/CE1/CE2 split (144/154/164 dB) "
-            "is the run's assumption, networks set it by RSRP thresholds (3GPP TS 36.331)",
-        },
-        "ltem": {
-            "coverage_enhancement_db": p["ltem_ce_coupling_loss_db"],
-            "source": "3GPP TR 36.888: LTE's MCL 140.7 dB (FDD) and the 155.7 dB target (+15 dB); the split is "
-            "the run's assumption",
-        },
-        "coupling_loss": "path loss + indoor loss - sector antenna gain towards the device (boresight "
-        f"{p['sector_antenna_gain_dbi']:g} dBi, the run's assumption, + 38.901 pattern) - 0 dBi device "
-        "(3GPP TR 36.888 section 5)",
-        "lte_5g": f"RSRP of the mobile run against its threshold ({mob_thr if mob_thr is not None else 'none'} dBm)",
-    }
-    desc["validity"] = validity
     return {
         "model": desc,
         "input_counts": {
