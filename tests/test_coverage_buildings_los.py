@@ -193,3 +193,18 @@ def test_footprints_burn_by_the_pixel_centre_rule_and_the_tallest_wins():
             assert np.array_equal(label == i + 1, rasterize([(g, 1)], dtype="uint8", **kw) == 1)
     both = (rasterize([(low, 1)], dtype="uint8", **kw) == 1) & (rasterize([(tall, 1)], dtype="uint8", **kw) == 1)
     assert both.any() and (label[both] == 3).all()  # the 30 m building holds the overlap
+
+
+def test_over_a_dem_a_building_on_a_ridge_blocks_the_paths_behind_it():
+    """Heights stand on the DEM's ground: a 5 m house on a 30 m ridge between the antenna and low receivers."""
+    grid, _, tx = _scene()
+    ridge = rasterize([(TALL, 1)], out_shape=(grid.height, grid.width), transform=grid.transform, dtype="uint8")
+    z = np.where(ridge == 1, 130.0, 100.0).astype(np.float32)
+    ground = radio.Terrain(grid, z)
+    house = clutter.Buildings(grid, np.where(ridge == 1, 5.0, 0.0).astype(np.float32), ridge.astype(np.int32))
+    x, y = np.array([X0 + 405, X0 + 5]), np.array([Y0 + 5, Y0 + 405])
+    got = radio.level(tx, radio.RadioModel(los="buildings"), x, y, ground, house)
+    los = radio.level(tx, radio.RadioModel(los="los"), x, y, ground)
+    nlos = radio.level(tx, radio.RadioModel(los="nlos"), x, y, ground)
+    assert got[0] == pytest.approx(nlos[0], abs=1e-4) and nlos[0] < los[0] - 20  # behind the ridge's house
+    assert got[1] == pytest.approx(los[1], abs=1e-4)  # north, in the open

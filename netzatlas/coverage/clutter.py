@@ -74,12 +74,13 @@ class Buildings:
         ue_height_m: float,
         need: np.ndarray | None = None,
         ground: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        ground_max: float = 0.0,
     ) -> np.ndarray:
         """True where the line from the antenna top (top_tx, above the datum of `ground`, or above flat ground
         at 0) to the receiver at ue_height_m above its ground at (x_tx + dx, y_tx + dy) clears every building.
 
         Only paths where `need` is true are tested (the others are returned as LOS). `ground(x, y)` gives the
-        ground height with a DEM; without one the ground is flat at 0.
+        ground height with a DEM (`ground_max` its highest value); without one the ground is flat at 0.
         """
         shape = np.broadcast_shapes(np.shape(dx), np.shape(dy))
         los = np.ones(shape, dtype=bool)
@@ -102,7 +103,7 @@ class Buildings:
         slope = (np.float32(top_tx) - z_rx) / d  # the line rises this much per metre towards the antenna
         # the last sample of a path: short of the antenna's own pixel, and below the highest building top of the
         # grid (beyond it the line clears every building)
-        h_max = float(self.height.max()) + (float(ground(xr, yr).max()) if ground else 0.0)
+        h_max = float(self.height.max()) + (ground_max if ground else 0.0)
         with np.errstate(divide="ignore"):
             end = np.minimum(d - np.float32(0.5) * step, (np.float32(h_max) - z_rx) / np.maximum(slope, 0))
         paths = [idx, ux, uy, xr, yr, own, z_rx, slope, end]

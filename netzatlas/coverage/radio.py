@@ -178,7 +178,8 @@ def _level_buildings(
         top = np.float32(terrain.at(np.array([tx.x]), np.array([tx.y]))[0] + tx.height_m)
         ground = terrain.at
     need = None if threshold_dbm is None else los_lvl >= np.float32(threshold_dbm)
-    clear = buildings.line_of_sight(tx.x, tx.y, float(top), dx, dy, model.ue_height_m, need, ground)
+    zmax = terrain.zmax if terrain is not None else 0.0
+    clear = buildings.line_of_sight(tx.x, tx.y, float(top), dx, dy, model.ue_height_m, need, ground, zmax)
     blocked = ~clear
     if need is not None:
         blocked &= need
