@@ -213,6 +213,16 @@ def _reads(w: World) -> dict[tuple[str, str], list[str]]:
         ("GET", "/operators/{operator_id}"): [f"/operators/{PARTNER_OP}"],
         # the open-data catalogue: always the anonymous view (tests/test_catalog.py validates it)
         ("GET", "/catalog"): ["/catalog", "/catalog?f=ttl", "/catalog?f=jsonld"],
+        # the same catalogue as OGC API Records (tests/test_catalog.py compares it with /catalog)
+        ("GET", "/collections/catalog"): ["/collections/catalog", "/collections/catalog?f=html"],
+        ("GET", "/collections/catalog/items"): [
+            "/collections/catalog/items?limit=10000",
+            "/collections/catalog/items?limit=10000&f=html",
+        ],
+        ("GET", "/collections/catalog/items/{record_id}"): [
+            "/collections/catalog/items/registry-sensors-07319000",
+            "/collections/catalog/items/registry-mobile-sites-07319000",
+        ],
         # the data inventory: everything for planners and admins, the public rows for the others
         ("GET", "/inventory"): ["/inventory", "/inventory?f=csv", "/inventory?f=html"],
         # open-data downloads (tests/test_catalog.py builds them and searches them for non-public rows)

@@ -62,8 +62,9 @@ def _features_core(s: Served) -> None:
         "buildings",
         "population-cells",
     } <= {c["id"] for c in cols}
-    for c in cols:
-        assert "." not in c["id"] and c["itemType"] == "feature"
+    assert [c["id"] for c in cols if c["itemType"] != "feature"] == ["catalog"]  # OGC API Records, checked below
+    for c in (c for c in cols if c["itemType"] == "feature"):
+        assert "." not in c["id"]
         assert any(lk["rel"] == "items" and lk["type"] == "application/geo+json" for lk in c["links"])
         assert len(c["extent"]["spatial"]["bbox"][0]) == 4
     page = get(s, "/collections/sensors/items", limit=5).json()
@@ -373,6 +374,64 @@ def _processes_oas30(s: Served) -> None:
         "/jobs/{jobId}/results",
     } <= set(paths)
     assert "post" in paths["/processes/{processId}/execution"]
+
+
+RECORDS = "ogcapi-records-1/1.0/conf/"
+
+
+@checks(RECORDS + "record-core", RECORDS + "json")
+def _records_core(s: Served) -> None:
+    """Records are GeoJSON features with an id, properties, a time and the links the standard asks for."""
+    r = get(s, "/collections/catalog/items", limit=5)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    page = r.json()
+    assert page["type"] == "FeatureCollection" and 0 < page["numberReturned"] == len(page["features"]) <= 5
+    for f in page["features"]:
+        assert f["type"] == "Feature" and f["id"] and "time" in f and isinstance(f["properties"], dict)
+        rels = [lk["rel"] for lk in f["links"]]
+        assert rels.count("self") == 1 and rels.count("collection") == 1
+        assert {"href": "http://www.opengis.net/def/profile/OGC/0/ogc-record", "rel": "profile"}.items() <= next(
+            lk for lk in f["links"] if lk["rel"] == "profile"
+        ).items()
+        one = get(s, f"/collections/catalog/items/{f['id']}")
+        assert one.headers["content-type"].startswith("application/geo+json") and one.json() == f
+
+
+@checks(RECORDS + "record-collection", RECORDS + "records-api", RECORDS + "searchable-catalog")
+def _records_api(s: Served) -> None:
+    """The catalog is a collection of itemType record in /collections, with its items at /items."""
+    listed = [c for c in get(s, "/collections").json()["collections"] if c["itemType"] == "record"]
+    assert [c["id"] for c in listed] == ["catalog"]
+    cat = get(s, "/collections/catalog").json()
+    assert cat["type"] == "Collection" and cat["itemType"] == "record" and len(cat["extent"]["spatial"]["bbox"][0]) == 4
+    rels = {lk["rel"]: lk for lk in cat["links"]}
+    assert rels["self"]["href"].endswith("/collections/catalog") and rels["items"]["type"] == "application/geo+json"
+    # Features paging: limit, next links to the end
+    seen, href = [], rels["items"]["href"] + "?limit=3"
+    while href:
+        page = httpx.get(href, timeout=30).json()
+        seen += [f["id"] for f in page["features"]]
+        href = next((lk["href"] for lk in page["links"] if lk["rel"] == "next"), None)
+    assert len(seen) == len(set(seen)) == get(s, "/collections/catalog/items").json()["numberMatched"]
+    paths = get(s, "/api").json()["paths"]
+    assert {"/collections/catalog", "/collections/catalog/items", "/collections/catalog/items/{recordId}"} <= set(paths)
+
+
+@checks(RECORDS + "record-core-query-parameters")
+def _records_query_parameters(s: Served) -> None:
+    def ids(**params: str) -> set[str]:
+        r = get(s, "/collections/catalog/items", limit=10000, **params)
+        assert r.status_code == 200, r.text
+        return {f["id"] for f in r.json()["features"]}
+
+    everything = ids()
+    assert ids(q="sensors") and ids(q="sensors") < everything
+    assert ids(q="SENSORS,boundary") == ids(q="sensors") | ids(q="boundary")
+    assert ids(bbox="8.3,49.6,8.4,49.7") and not ids(bbox="0,0,1,1")
+    assert ids(datetime="1900-01-01T00:00:00Z/..") and not ids(datetime="../1800-01-01T00:00:00Z")
+    assert ids(type="dataset") == everything and not ids(type="service")
+    assert ids(ids="reference-municipality-07319000") == {"reference-municipality-07319000"}
+    assert not ids(externalIds="dcat:none")
 
 
 def test_every_declared_class_has_a_check():

@@ -28,6 +28,7 @@ from netzatlas.api import (
     previews,
     processes,
     publication,
+    records,
     security,
     signin,
     submissions,
@@ -115,6 +116,8 @@ def create_app(url: str | None = None) -> FastAPI:
     app.add_middleware(CallerMiddleware)
     security.install(app, get_settings())
     errors.install(app)
+    # /collections/catalog (OGC API Records) before the feature collections' /collections/{collection_id}
+    app.include_router(records.router)
     app.include_router(metadata.router)
     app.add_route("/collections/{collection_id}/items", features.items_route, methods=["GET"])
     app.include_router(features.router)

@@ -1,5 +1,7 @@
 """Conformance classes declared at /conformance; each has a test in tests/test_api_conformance.py."""
 
+from netzatlas.catalog.records import CONFORMANCE as RECORDS
+
 FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
 TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
@@ -43,4 +45,5 @@ CONFORMANCE: tuple[str, ...] = (
     PROCESSES.format(name="json"),
     PROCESSES.format(name="job-list"),
     PROCESSES.format(name="oas30"),
+    *RECORDS,  # the open-data catalogue at /collections/catalog
 )

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from netzatlas import __version__
-from netzatlas.api import cql
+from netzatlas.api import cql, records
 from netzatlas.api.auth import principal, visibility_key
 from netzatlas.api.collections import COLLECTIONS, Collection
 from netzatlas.api.conformance import CONFORMANCE
@@ -153,6 +153,8 @@ async def collections(request: Request) -> Response:
         "crs": list(OFFERED),
         "collections": [await _collection_doc(request, c) for c in COLLECTIONS.values()],
     }
+    # the open-data catalogue as OGC API Records (itemType record), last
+    doc["collections"].append(await records.summary(request))
     if wants_html(request):
         return render(request, "collections.html", doc=doc)
     return json_response(doc)

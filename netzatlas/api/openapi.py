@@ -503,6 +503,74 @@ def _catalog_paths() -> dict[str, Any]:
     }
 
 
+def _records_paths() -> dict[str, Any]:
+    """OGC API Records (Part 1): the open-data catalogue as a catalog of record GeoJSON features."""
+    from netzatlas.catalog.records import CATALOG_ID
+
+    home = f"/collections/{CATALOG_ID}"
+    f = _ref("f")
+    terms = {"type": "array", "items": {"type": "string"}}
+    items_params = [
+        _ref("limit"),
+        _ref("offset"),
+        _ref("bbox"),
+        _param(
+            "datetime", "Instant or interval (start/end, '..' open) that a record's time must meet.", {"type": "string"}
+        ),
+        _param(
+            "q",
+            "Text search over title, description and keywords: comma-separated terms (any), the words of a term "
+            "in that order; case-insensitive.",
+            terms,
+            style="form",
+            explode=False,
+        ),
+        _param("type", "Only records of these resource types (all are 'dataset').", terms, style="form", explode=False),
+        _param("ids", "Only records with these ids.", terms, style="form", explode=False),
+        _param(
+            "externalIds",
+            "Only records with one of these external identifiers (scheme:value).",
+            {"type": "array", "items": {"type": "string", "pattern": "([^:]+:)?[^:]+"}},
+            style="form",
+            explode=False,
+        ),
+        f,
+    ]
+
+    def op(summary: str, op_id: str, parameters: list[dict], ok: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "operationId": op_id,
+                "tags": ["open data"],
+                "parameters": parameters,
+                "responses": {"200": ok, "400": ERROR, "404": ERROR},
+            }
+        }
+
+    geojson = {"application/geo+json": {"schema": {"type": "object"}}, "text/html": {}}
+    return {
+        home: op(
+            "The open-data catalogue as an OGC API Records catalog",
+            "getRecordsCatalog",
+            [f],
+            _json_response("The catalog"),
+        ),
+        f"{home}/items": op(
+            "Records of the open-data catalogue (the datasets of /catalog)",
+            "getRecords",
+            items_params,
+            {"description": "Records (a GeoJSON FeatureCollection)", "content": geojson},
+        ),
+        f"{home}/items/{{recordId}}": op(
+            "A record of the open-data catalogue",
+            "getRecord",
+            [_param("recordId", "Id of a record (a dataset of /catalog).", {"type": "string"}, "path"), f],
+            {"description": "A record (a GeoJSON Feature)", "content": geojson},
+        ),
+    }
+
+
 def _add_write_paths(paths: dict[str, Any]) -> None:
     """OGC API Features Part 4 on the asset collections, and partner deliveries (POST /submissions)."""
     for cid, coll in COLLECTIONS.items():
@@ -687,6 +755,7 @@ def document(server_url: str) -> dict[str, Any]:
     paths.update(_process_paths())
     paths.update(_admin_paths())
     paths.update(_catalog_paths())
+    paths.update(_records_paths())
     _add_write_paths(paths)
     for path in paths.values():
         for operation in path.values():

@@ -194,8 +194,11 @@ def graph(
                 if dist.byte_size is not None:
                     # xsd:decimal (DCAT-AP 2) in the lexical form Turtle writes, so every syntax gives one graph
                     g.add((node, DCAT.byteSize, Literal(f"{dist.byte_size}.0", datatype=XSD.decimal)))
-                # no spdx:checksum: the DCAT-AP 2.1.1 shapes accept only SHA-1 and DCAT-AP.de's only algorithms of
-                # its hashAlgorithms list; the SHA-256 of each file is in the municipality's manifest.json
+                # No spdx:checksum: our checksums are SHA-256 only, and under DCAT-AP.de 2.0 an
+                # spdx:checksumAlgorithm_sha256 is two violations (DCAT-AP 2.1.1 accepts only SHA-1, the German
+                # shapes only the dcat-ap.de hashAlgorithms list; README "Open-data downloads",
+                # tests/test_catalog.py::test_sha256_checksums_and_the_2_0_shapes). The SHA-256 of each file is in
+                # the municipality's manifest.json.
             else:
                 g.add((node, DCAT.accessService, service))
             g.add((node, DCTERMS.format, URIRef(FILE_TYPE + dist.file_type)))
