@@ -282,42 +282,57 @@ def run(ctx: Context) -> dict[str, Any]:
     described["validity"] = validity_report(p, model, txs, sectors, res.reach_m, dem)
     inside = grid.mask(ctx.boundary)
     levels = res.levels[: len(layers)]
-    levels[:, ~inside] = radio.NODATA
-    # any operator per technology and band
+    outside = ~inside
+    for lvl in levels:  # one layer at a time: no mask of every layer at once
+        lvl[outside] = radio.NODATA
+    del outside
+    # any operator per technology and band: computed band by band where needed (rasters, coverage), never all
+    # bands at once; max is exact, so the values equal those of a stacked max
     any_layers = [Layer("any", t, b, f) for (t, b, f) in bands]
-    any_levels = (
-        np.stack([levels[[index[(o, t, b, f)] for o in operators]].max(axis=0) for (t, b, f) in bands])
-        if bands
-        else np.zeros((0, grid.height, grid.width), np.float32)
-    )
-    covered_any = any_levels >= p["threshold_dbm"]  # per band
-    op_covered = (
-        np.stack(
-            [
-                (levels[[index[(o, t, b, f)] for (t, b, f) in bands]] >= p["threshold_dbm"]).any(axis=0)
-                for o in operators
-            ]
-        )
-        if operators
-        else np.zeros((0, grid.height, grid.width), bool)
-    )
-    n_ops = op_covered.sum(axis=0).astype(np.uint8)
+
+    def any_level(t: str, b: str, f: float, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        out = levels[index[(operators[0], t, b, f)], rows, cols].copy()
+        for o in operators[1:]:
+            np.maximum(out, levels[index[(o, t, b, f)], rows, cols], out=out)
+        return out
+
+    covered_any = np.zeros((len(bands), grid.height, grid.width), bool)  # per band
+    good_any = np.zeros(inside.shape, bool)
+    for j, band in enumerate(bands):
+        best = any_level(*band)
+        np.greater_equal(best, p["threshold_dbm"], out=covered_any[j])
+        good_any |= best >= p["good_threshold_dbm"]
+        del best
+    op_covered = np.zeros((len(operators), grid.height, grid.width), bool)
+    for i, o in enumerate(operators):
+        for t, b, f in bands:
+            op_covered[i] |= levels[index[(o, t, b, f)]] >= p["threshold_dbm"]
+    n_ops = op_covered.sum(axis=0, dtype=np.uint8)
     # 0 white spot (no 4G/5G from any operator), 1 grey spot (only some operators), 2 all operators
     klass = np.where(n_ops == 0, 0, np.where(n_ops < max(len(operators), 1), 1, 2)).astype(np.uint8)
     klass[~inside] = 255
-    good_any = (any_levels >= p["good_threshold_dbm"]).any(axis=0) if bands else np.zeros(inside.shape, bool)
     ctx.report(0.7, "writing rasters")
     tags = {
         "netzatlas_model": orjson.dumps(described).decode(),
         "netzatlas_parameters": orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode(),
     }
     out = ctx.out_dir
-    all_levels = np.concatenate([levels, any_levels]) if layers else any_levels
     outputs = {}
-    if len(all_levels):
+    if bands:
+        rsrp_bands = [
+            *levels,
+            *(lambda r0, r1, c0, c1, band=band: any_level(*band, slice(r0, r1), slice(c0, c1)) for band in bands),
+        ]
         outputs["rsrp"] = rasters.write_cog(
-            out / "rsrp.tif", grid, all_levels, [lay.description for lay in [*layers, *any_layers]], radio.NODATA, tags
+            out / "rsrp.tif",
+            grid,
+            rsrp_bands,
+            [lay.description for lay in [*layers, *any_layers]],
+            radio.NODATA,
+            tags,
+            dtype=levels.dtype.name,
         )
+        del rsrp_bands
     outputs["classes"] = rasters.write_cog(
         out / "classes.tif",
         grid,
@@ -478,9 +493,6 @@ def _aggregate(
         masks[f"{lay.technology} {lay.band}"] = m
     for o, m in zip(operators, op_covered, strict=True):
         masks[f"operator {o}"] = m
-    for name, m in masks.items():
-        for w in ("pixels", "population", "buildings"):
-            values[f"{name}|{w}"] = np.where(m, values[w], 0.0)
     area = grid.pixel_area_m2
 
     def table(sums: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -509,7 +521,7 @@ def _aggregate(
         return out
 
     keys = grid.cell_keys()
-    ids, sums = rasters.zone_sums(keys, inside, values)
+    ids, sums = rasters.masked_zone_sums(keys, inside, values, masks)
     cell_metrics = table(sums)
     cells = [
         (key_to_id(k), int(b), round(pop_, 2), m["covered"].get("share_area"), m)
@@ -517,8 +529,8 @@ def _aggregate(
             ids.tolist(), sums["buildings"].tolist(), sums["population"].tolist(), cell_metrics, strict=True
         )
     ]
-    did, dsums = rasters.zone_sums(dlab, inside & (dlab > 0), values)
-    total_ids, tsums = rasters.zone_sums(np.zeros(inside.shape, np.int32), inside, values)
+    did, dsums = rasters.masked_zone_sums(dlab, inside & (dlab > 0), values, masks)
+    total_ids, tsums = rasters.masked_zone_sums(np.zeros(inside.shape, np.int32), inside, values, masks)
     total = table(tsums)[0] if len(total_ids) else {}
     dmetrics = table(dsums)
     with db.transaction(ctx.url) as conn:

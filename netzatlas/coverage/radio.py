@@ -401,7 +401,8 @@ def best_server(
     else:
         for i in range(len(transmitters)):
             one(i)
-    out[out < threshold_dbm] = NODATA
+    for band in out:  # one band at a time: no mask of every band at once
+        band[band < threshold_dbm] = NODATA
     return Result(out, state["evals"], state["reaching"], reach_m)
 
 
