@@ -11,7 +11,10 @@ left `received` whose lock is free belongs to a process that died, and the next 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -102,6 +105,70 @@ def run_import(
     progress: Progress | None = None,
 ) -> tuple[UUID | None, str, Report]:
     """Import one delivery. Returns (submission id or None for a dry run, status, report)."""
+    with _no_cyclic_gc():
+        return _run_import(
+            path,
+            operator,
+            profile,
+            url=url,
+            home=home,
+            actor=actor,
+            dry_run=dry_run,
+            repair=repair,
+            municipality=municipality,
+            kind=kind,
+            encoding=encoding,
+            delimiter=delimiter,
+            filename=filename,
+            max_bytes=max_bytes,
+            progress=progress,
+        )
+
+
+_gc_lock = threading.Lock()
+_gc_pause = {"holders": 0, "was_enabled": True}
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a delivery is read, validated and loaded. A delivery is
+    hundreds of thousands of small objects (values, rows, geometries) that live until the load ends and hold no
+    cycles; with the collector on, every few thousand new ones make it walk them all again (4 full passes and
+    over a third of the CPU time for 100,000 address points). Reference counting still frees everything, and
+    the collector takes up what is left when it runs next. Imports in several threads share the pause; the last
+    one ends it."""
+    with _gc_lock:
+        _gc_pause["holders"] += 1
+        if _gc_pause["holders"] == 1:
+            _gc_pause["was_enabled"] = gc.isenabled()
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pause["holders"] -= 1
+            if _gc_pause["holders"] == 0 and _gc_pause["was_enabled"]:
+                gc.enable()
+
+
+def _run_import(
+    path: Path,
+    operator: str | None,
+    profile: str | None,
+    *,
+    url: str | None,
+    home: Path | None,
+    actor: str | None,
+    dry_run: bool,
+    repair: bool,
+    municipality: str | None,
+    kind: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    filename: str | None,
+    max_bytes: int | None,
+    progress: Progress | None,
+) -> tuple[UUID | None, str, Report]:
     step = progress or (lambda s, d, t: None)
     path = Path(path)
     name = Path(filename or path.name).name

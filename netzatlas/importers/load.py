@@ -42,6 +42,9 @@ def load_assets(conn: psycopg.Connection, plan: Plan, submission_id: Any, report
     total = sum(len(r) for r in plan.assets.values())
     if total == 0:
         return True
+    # The set-based statements over a whole delivery are costed high enough for JIT compilation, which takes
+    # longer than it saves here (matching 100,000 routes: 4.6 s with it, 1.2 s without): off until the load commits.
+    conn.execute("SET LOCAL jit = off")
     conn.execute("DROP TABLE IF EXISTS import_stage, import_match")
     conn.execute(STAGE)
     done = 0

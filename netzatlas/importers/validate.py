@@ -81,16 +81,25 @@ def code_key(v: Any) -> str:
 Getter = Callable[[int], Any]
 
 
+def _nothing(i: int) -> None:
+    """The getter of a spec that reads nothing (no spec, a column the layer lacks)."""
+    return None
+
+
 def compile_spec(spec: Any, columns: dict[str, list[Any]]) -> Getter:
     """A function from feature index to value, for a value spec of a profile."""
     if spec is None:
-        return lambda i: None
+        return _nothing
     if isinstance(spec, str):
         # dBase (shapefile) field names are cut to 10 characters
         col = columns.get(spec.lower(), columns.get(spec.lower()[:10]))
-        return (lambda i: None) if col is None else col.__getitem__
+        return _nothing if col is None else col.__getitem__
     if isinstance(spec, list):
-        getters = [compile_spec(s, columns) for s in spec]
+        # alternatives the layer lacks are left out once, not asked for every feature (a profile lists the usual
+        # id columns of many exports; a file has one of them)
+        getters = [g for g in (compile_spec(s, columns) for s in spec) if g is not _nothing]
+        if not getters:
+            return _nothing
 
         def first(i: int) -> Any:
             for g in getters:
@@ -673,6 +682,9 @@ def _reference_layer(
     get_height, get_levels = compile_spec(spec.get("height"), cols), compile_spec(spec.get("levels"), cols)
     source = spec.get("source") or opts.operator
     seen: set[str] = set()
+    # geometry type and validity of the whole layer at once (per feature they cost more than all else here)
+    type_ok = np.isin(shapely.get_type_id(geoms), (0, 3, 6)).tolist()
+    valid = shapely.is_valid(geoms).tolist()
     for i in range(layer.count):
         e, g = ext(i), geoms[i]
         e = code_key(e) if e not in (None, "") else None
@@ -687,9 +699,9 @@ def _reference_layer(
             report.add(layer.name, i, e, "external_id", "duplicate in the delivery")
             continue
         seen.add(e)
-        if g is None or shapely.get_type_id(g) not in (0, 3, 6):
+        if not type_ok[i]:  # also a missing geometry (type id -1)
             report.add(layer.name, i, e, "geometry", "expected a Polygon, MultiPolygon or Point")
-        elif not g.is_valid:
+        elif not valid[i]:
             report.add(layer.name, i, e, "geometry", "invalid geometry (use --repair)")
         elif households is not None and (not isinstance(households, int) or households < 0):
             report.add(layer.name, i, e, "households", f"expected a whole number >= 0, got {households!r}")

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import psycopg
+import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -105,29 +107,50 @@ def upsert_district_population(conn: psycopg.Connection, rows: Iterable[Mapping[
     return changed
 
 
+def _district_ids(conn: psycopg.Connection, ags: str, geoms: np.ndarray) -> list[int | None]:
+    """Per building, the district of `ags` its point on surface lies in (the lowest id where districts overlap), as
+    arrays: one tree of the district polygons instead of an index probe per building."""
+    rows = conn.execute(
+        "SELECT id, ST_AsBinary(boundary) AS b FROM districts WHERE municipality = %s ORDER BY id", (ags,)
+    ).fetchall()
+    out: list[int | None] = [None] * len(geoms)
+    if not rows or not len(geoms):
+        return out
+    ids = [r["id"] for r in rows]
+    tree = shapely.STRtree(shapely.from_wkb([bytes(r["b"]) for r in rows]))
+    building, district = tree.query(shapely.point_on_surface(geoms), predicate="intersects")
+    for b, d in zip(building.tolist(), district.tolist(), strict=True):
+        if out[b] is None or ids[d] < out[b]:  # type: ignore[operator]
+            out[b] = ids[d]
+    return out
+
+
 def upsert_buildings(
     conn: psycopg.Connection, ags: str, source: str, buildings: Iterable[Mapping[str, Any]], attribution: str | None
 ) -> int:
     """Load buildings (COPY into staging, then one upsert); the district comes from the district polygons.
     Optional per building: height_m (metres above ground) and levels (storeys above ground)."""
+    rows = list(buildings)
+    geoms = np.array([b["geom"] for b in rows], dtype=object)
+    wkbs = shapely.to_wkb(geoms).tolist() if rows else []
+    districts = _district_ids(conn, ags, geoms)
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_buildings (external_id text, households int, geom bytea, "
-        "height_m real, levels smallint) ON COMMIT DROP"
+        "height_m real, levels smallint, district_id integer) ON COMMIT DROP"
     )
     with conn.cursor().copy("COPY stage_buildings FROM STDIN") as copy:
-        for b in buildings:
-            copy.write_row((b["external_id"], b.get("households"), b["geom"].wkb, b.get("height_m"), b.get("levels")))
+        for b, wkb, district in zip(rows, wkbs, districts, strict=True):
+            copy.write_row((b["external_id"], b.get("households"), wkb, b.get("height_m"), b.get("levels"), district))
+    # one set-based statement over 100,000 rows is costed high enough for JIT compilation, which takes longer than
+    # it saves here: off for this statement only
+    jit = conn.execute("SELECT current_setting('jit') AS v").fetchone()["v"]
+    conn.execute("SELECT set_config('jit', 'off', true)")
     cur = conn.execute(
-        f"""WITH s AS (
-                SELECT external_id, households, height_m, levels,
-                       ST_SetSRID(ST_GeomFromWKB(geom), {STORAGE_SRID}) AS geom
-                FROM stage_buildings)
-            INSERT INTO buildings (municipality, district_id, source, external_id, households, geom, attribution,
+        f"""INSERT INTO buildings (municipality, district_id, source, external_id, households, geom, attribution,
                                    height_m, levels)
-            SELECT %(ags)s, (SELECT d.id FROM districts d WHERE d.municipality = %(ags)s
-                             AND ST_Intersects(d.boundary, ST_PointOnSurface(s.geom)) ORDER BY d.id LIMIT 1),
-                   %(source)s, s.external_id, s.households, s.geom, %(attribution)s, s.height_m, s.levels
-            FROM s
+            SELECT %(ags)s, s.district_id, %(source)s, s.external_id, s.households,
+                   ST_SetSRID(ST_GeomFromWKB(s.geom), {STORAGE_SRID}), %(attribution)s, s.height_m, s.levels
+            FROM stage_buildings s
             ON CONFLICT (source, external_id) DO UPDATE SET municipality = EXCLUDED.municipality,
                 district_id = EXCLUDED.district_id, households = EXCLUDED.households, geom = EXCLUDED.geom,
                 attribution = EXCLUDED.attribution, height_m = EXCLUDED.height_m, levels = EXCLUDED.levels
@@ -138,5 +161,6 @@ def upsert_buildings(
                OR NOT ST_OrderingEquals(buildings.geom, EXCLUDED.geom)""",
         {"ags": ags, "source": source, "attribution": attribution},
     )
+    conn.execute("SELECT set_config('jit', %s, true)", (jit,))
     conn.execute("DROP TABLE stage_buildings")
     return cur.rowcount
