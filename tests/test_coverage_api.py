@@ -6,6 +6,8 @@ import subprocess
 import time
 
 import httpx
+import mapbox_vector_tile
+import morecantile
 
 from .conftest import Served
 
@@ -119,3 +121,41 @@ def test_bad_parameters_400_and_nothing_running(served: Served):
     assert httpx.post(f"{served.url}/processes/coverage-fiber/execution", json={}).status_code == 401
     assert httpx.get(f"{served.url}/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
     assert httpx.get(f"{served.url}/jobs/nope/results").status_code == 404
+
+
+def _fiber_run(s: Served, drop: int) -> str:
+    r = httpx.post(
+        f"{s.url}/processes/coverage-fiber/execution",
+        json={"inputs": {"drop_distance_m": drop}},
+        headers={**_auth(s), "Prefer": "respond-sync"},
+        timeout=300,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["jobID"]
+
+
+def test_coverage_tiles_hold_the_latest_runs_and_items_every_run(served: Served):
+    older, latest = _fiber_run(served, 30), _fiber_run(served, 35)
+    # a z12 tile over the city centre (Worms): cells of the latest fiber run only, without the metrics JSON
+    tile = morecantile.tms.get("WebMercatorQuad").tile(8.36, 49.63, 12)
+    r = httpx.get(
+        f"{served.url}/collections/coverage-cells/tiles/WebMercatorQuad/12/{tile.y}/{tile.x}",
+        headers=_auth(served),
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    props = [f["properties"] for f in mapbox_vector_tile.decode(r.content)["coverage-cells"]["features"]]
+    fiber = {p["run_id"] for p in props if p["analysis"] == "fiber"}
+    assert fiber == {latest}
+    assert all("metrics" not in p for p in props)
+    # every run's cells remain items; run_id compares as a uuid, and a value that is no uuid matches nothing
+    for run in (older, latest):
+        page = httpx.get(
+            f"{served.url}/collections/coverage-cells/items",
+            params={"run_id": run.upper(), "limit": 5},
+            headers=_auth(served),
+            timeout=30,
+        ).json()
+        assert page["features"] and {f["properties"]["run_id"] for f in page["features"]} == {run}
+    nothing = httpx.get(f"{served.url}/collections/coverage-cells/items", params={"run_id": "x' OR 1=1"}, timeout=30)
+    assert nothing.status_code == 200 and nothing.json()["features"] == []

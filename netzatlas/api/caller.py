@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -35,8 +36,12 @@ async def reset(conn: AsyncConnection) -> None:
 # A request waits for a pooled connection in slices of OUTAGE_WAIT seconds: while the database looks down
 # (a failed check, reconnection or connection) it gets its 503 after one slice; while the database is
 # healthy but every connection is busy, it keeps waiting, up to BUSY_WAIT, instead of being shed as a 503.
-OUTAGE_WAIT = 2.0
+# One second: a 503 comes within the two seconds promised in the README even for a request that was already
+# waiting when the database went away, and the pool's reconnection (milliseconds once the server is back)
+# still fits into the first slice after an outage.
+OUTAGE_WAIT = 1.0
 BUSY_WAIT = 30.0
+_started: ContextVar[float] = ContextVar("request_started")  # when the request came (CallerMiddleware)
 
 
 class CallerPool:
@@ -51,9 +56,14 @@ class CallerPool:
         self.down = True
 
     async def _get(self, timeout: float | None) -> AsyncConnection:
-        deadline = time.monotonic() + (timeout if timeout is not None else BUSY_WAIT)
+        now = time.monotonic()
+        deadline = now + (timeout if timeout is not None else BUSY_WAIT)
+        # while the database looks down, a request's waits together (the key's lookup, then its handler) take
+        # one slice from when the request came, not a slice each
+        outage_deadline = _started.get(now) + OUTAGE_WAIT
         while True:
-            wait = max(min(OUTAGE_WAIT, deadline - time.monotonic()), 0.05)
+            now = time.monotonic()
+            wait = max(min(OUTAGE_WAIT, deadline - now, outage_deadline - now if self.down else OUTAGE_WAIT), 0.05)
             try:
                 conn = await self.pool.getconn(timeout=wait)
             except PoolTimeout:
@@ -93,6 +103,7 @@ class CallerMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            _started.set(time.monotonic())
             access.set_current(access.ANONYMOUS)
             headers = dict(scope.get("headers") or ())
             if b"authorization" in headers or b"x-api-key" in headers:

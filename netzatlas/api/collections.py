@@ -38,6 +38,8 @@ class Collection:
     kind: Kind | None = None
     layer: str | None = None  # table whose change stamp (migration 0002) says when the rows changed
     keywords: tuple[str, ...] = field(default_factory=tuple)
+    # rows with column geom whose extent is the collection's, where that is cheaper than the table (api/metadata.py)
+    extent_table: str | None = None
 
     @property
     def geom_sql(self) -> str:
@@ -49,9 +51,15 @@ class Collection:
 
 
 def _q(
-    name: str, sql: str, type_: str, title: str = "", codes: tuple[str, ...] | None = None, unit: str | None = None
+    name: str,
+    sql: str,
+    type_: str,
+    title: str = "",
+    codes: tuple[str, ...] | None = None,
+    unit: str | None = None,
+    uuid_column: str | None = None,
 ) -> Queryable:
-    return Queryable(name=name, sql=sql, type=type_, title=title or name, codes=codes, unit=unit)  # type: ignore[arg-type]
+    return Queryable(name, sql, type_, title or name, codes, unit, uuid_column)  # type: ignore[arg-type]
 
 
 def _asset_collection(kind: Kind) -> Collection:
@@ -100,7 +108,14 @@ def _asset_collection(kind: Kind) -> Collection:
 
 
 def _reference(
-    id_: str, title: str, description: str, table: str, id_type: str, geometry_type: str, fields: list[Queryable]
+    id_: str,
+    title: str,
+    description: str,
+    table: str,
+    id_type: str,
+    geometry_type: str,
+    fields: list[Queryable],
+    extent_table: str | None = None,
 ) -> Collection:
     queryables = {q.name: q for q in fields}
     queryables["geometry"] = _q("geometry", "t.geom", "geometry", geometry_type)
@@ -116,6 +131,7 @@ def _reference(
         properties=tuple((q.name, q.sql) for q in fields),
         layer=id_.replace("-", "_"),  # the collection ids of reference layers are their table names
         keywords=("reference",),
+        extent_table=extent_table,
     )
 
 
@@ -178,7 +194,7 @@ REFERENCE = (
 
 # Results of coverage runs (netzatlas.coverage), filterable by run: ?run_id=<job id>.
 _RUN_FIELDS = [
-    _q("run_id", "t.run_id::text", "string", "Coverage run (job) id"),
+    _q("run_id", "t.run_id::text", "string", "Coverage run (job) id", uuid_column="t.run_id"),
     _q("analysis", "t.analysis", "string", "Analysis", codes=("fiber", "mobile", "iot")),
 ]
 COVERAGE = (
@@ -198,6 +214,9 @@ COVERAGE = (
             _q("share_covered", "t.share_covered", "number", "Share covered (passed, 4G/5G or LoRaWAN by area)"),
             _q("metrics", "t.metrics::text", "string", "All metrics of the cell (JSON)"),
         ],
+        # a caller sees a run's cells when it sees the run: the extents kept on the runs (migration 0012) bound the
+        # same cells without reading every run's rows
+        extent_table="(SELECT cells_extent::geometry AS geom FROM coverage_runs WHERE cells_extent IS NOT NULL)",
     ),
     _reference(
         "coverage-districts",

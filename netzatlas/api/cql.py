@@ -45,6 +45,9 @@ class Queryable:
     title: str = ""
     codes: tuple[str, ...] | None = None  # enum in the JSON schema of /queryables
     unit: str | None = None
+    # A uuid column that `name=value` compares with directly, so that its index serves the filter (`sql` casts it
+    # to text, which no index covers); a value that is no UUID matches nothing.
+    uuid_column: str | None = None
 
 
 class FilterError(ValueError):

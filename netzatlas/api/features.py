@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -114,6 +115,12 @@ def _items_where(coll: Collection, request: Request, who: Principal) -> tuple[So
         qb = coll.queryables[name]
         if qb.type == "geometry":
             raise bad_request(f"{name}: use bbox or filter for spatial conditions")
+        if qb.uuid_column:
+            try:
+                where.add(f"{qb.uuid_column} = %(eq{i})s", narrows=True, **{f"eq{i}": uuid.UUID(value)})
+            except ValueError:
+                where.add("FALSE", narrows=True)
+            continue
         where.add(f"{qb.sql} = %(eq{i})s", narrows=True, **{f"eq{i}": params.typed(value, qb.type, name)})
     if "filter" in q:
         try:

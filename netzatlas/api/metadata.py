@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -31,6 +32,7 @@ from netzatlas.api.negotiation import (
 router = APIRouter()
 EXTENT_TTL = 60.0
 _extents: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_computing: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
 
 
 @router.get("/", tags=["capabilities"])
@@ -85,20 +87,34 @@ async def conformance(request: Request) -> Response:
 
 
 async def _extent(request: Request, coll: Collection) -> dict[str, Any]:
-    """Spatial extent (CRS84) and temporal extent of the rows this caller sees (row-level security), cached
-    briefly per visibility: computing it scans the table, and hidden assets must not widen a public extent."""
+    """Spatial extent (CRS84) and temporal extent of the rows this caller sees (row-level security), cached per
+    visibility: computing it scans the table, and hidden assets must not widen a public extent. Once EXTENT_TTL
+    has passed, one refresh runs while callers get the last extent; only the first caller of a visibility waits,
+    and callers that come meanwhile wait for the same computation instead of starting their own."""
     cache_key = (coll.id, visibility_key(await principal(request)))
     hit = _extents.get(cache_key)
     if hit and time.monotonic() - hit[0] < EXTENT_TTL:
         return hit[1]
-    temporal = f"min({coll.temporal[0]})::text" if coll.temporal else "NULL::text"
-    where = coll.base_where
-    async with request.app.state.pool.connection() as conn:
+    task = _computing.get(cache_key)
+    if task is None:
+        # the task copies this request's context: its connection states the same caller
+        task = asyncio.create_task(_compute_extent(request.app.state.pool, coll, cache_key))
+        _computing[cache_key] = task
+        task.add_done_callback(lambda t: (_computing.pop(cache_key, None), t.cancelled() or t.exception()))
+    if hit:
+        return hit[1]
+    return await asyncio.shield(task)
+
+
+async def _compute_extent(pool: Any, coll: Collection, cache_key: tuple[str, str]) -> dict[str, Any]:
+    temporal = f"min({coll.temporal[0]})::text" if coll.temporal and not coll.extent_table else "NULL::text"
+    table, where = (coll.extent_table, "TRUE") if coll.extent_table else (coll.table, coll.base_where)
+    async with pool.connection() as conn:
         cur = await conn.execute(
             f"""SELECT ST_XMin(e) AS x1, ST_YMin(e) AS y1, ST_XMax(e) AS x2, ST_YMax(e) AS y2, first FROM (
                     SELECT ST_Transform(ST_SetSRID(ST_Extent(t.geom)::geometry, {STORAGE.srid}), 4326) AS e,
                            {temporal} AS first
-                    FROM {coll.table} t WHERE {where}) s"""
+                    FROM {table} t WHERE {where}) s"""
         )
         row = await cur.fetchone()
     bbox = [-180.0, -90.0, 180.0, 90.0]

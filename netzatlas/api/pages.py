@@ -109,8 +109,8 @@ async def web_map(request: Request) -> Response:
     )
     latest = await _rows(
         request,
-        """SELECT DISTINCT ON (analysis) id::text, analysis, outputs, sensitivity FROM coverage_runs
-           WHERE status = 'succeeded' AND municipality = %s ORDER BY analysis, finished_at DESC""",
+        f"""SELECT id::text, analysis, outputs, sensitivity FROM coverage_runs
+            WHERE id IN ({runs.LATEST_RUNS_SQL}) AND municipality = %s ORDER BY analysis""",
         (ags,),
     )
     rasters = []

@@ -20,6 +20,7 @@ from netzatlas.api.errors import not_found
 from netzatlas.api.features import collection_or_404
 from netzatlas.api.negotiation import JSON, json_response, link, url
 from netzatlas.config import get_settings
+from netzatlas.coverage import runs
 from netzatlas.registry.keys import Principal
 
 router = APIRouter()
@@ -35,7 +36,13 @@ TILE_PROPERTIES = {
     "districts": frozenset({"name", "municipality"}),
     "buildings": frozenset({"district", "households"}),
     "population-cells": frozenset({"population", "resolution_m", "year"}),
+    "coverage-cells": frozenset({"run_id", "analysis", "buildings", "population", "share_covered"}),
+    "coverage-districts": frozenset({"run_id", "analysis", "name", "share_covered"}),
+    "coverage-gaps": frozenset({"run_id", "analysis", "gap", "area_m2"}),
 }
+# Coverage layers are in tiles with the rows of the latest runs only (the map's runs): the cells of every run ever
+# made, drawn over each other, would say nothing and fill every tile to its cap. Items filter by run_id.
+LATEST_RUN_LAYERS = frozenset({"coverage-cells", "coverage-districts", "coverage-gaps"})
 # Properties whose values are lists or objects stay out of tiles (MVT values are scalars).
 NOT_IN_TILES = frozenset({"operators", "antennas"})
 MAX_AGE = 60
@@ -92,6 +99,8 @@ def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], sr
         cast = "::text" if q is None or q.type in TEXT_TYPES else ""
         cols.append(f'({sql}){cast} AS "{name}"')
     conditions = [coll.base_where]  # and row-level security: the caller's rows only
+    if coll.id in LATEST_RUN_LAYERS:
+        conditions.append(f"t.run_id IN ({runs.LATEST_RUNS_SQL})")
     env = f"ST_MakeEnvelope(%(x1)s, %(y1)s, %(x2)s, %(y2)s, {srid})"
     # the envelope with its buffer, cut to the storage CRS's area (_render), densified and transformed once per
     # query (an InitPlan) to the storage CRS

@@ -276,7 +276,9 @@ def _run(
         ctx.timings["total"] = round(time.perf_counter() - started, 3)
         done = conn.execute(
             f"""UPDATE coverage_runs SET status = 'succeeded', progress = 1, message = 'done', finished_at = now(),
-                       model = %s, input_counts = %s, statistics = %s, outputs = %s, timings = %s
+                       model = %s, input_counts = %s, statistics = %s, outputs = %s, timings = %s,
+                       cells_extent = (SELECT ST_Extent(g.geom) FROM coverage_cells c
+                                       JOIN inspire_cells g ON g.id = c.cell_id WHERE c.run_id = %s)
                 WHERE id = %s AND status = 'running' RETURNING {RUN_COLUMNS}""",
             (
                 Jsonb(result["model"]),
@@ -284,6 +286,7 @@ def _run(
                 Jsonb(result["statistics"]),
                 Jsonb(result.get("outputs", {})),
                 Jsonb(ctx.timings),
+                run_id,
                 run_id,
             ),
         ).fetchone()
@@ -384,6 +387,12 @@ def list_runs(
         if running and _reap(conn, running):
             rows = conn.execute(sql, args).fetchall()
     return rows
+
+
+# The latest succeeded run of each analysis and municipality that the caller sees (row-level security): what the
+# map and the coverage layers' tiles show.
+LATEST_RUNS_SQL = """SELECT DISTINCT ON (analysis, municipality) id FROM coverage_runs WHERE status = 'succeeded'
+                     ORDER BY analysis, municipality, finished_at DESC"""
 
 
 def latest(
