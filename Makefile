@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage bench-load clean
+.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage bench-city bench-load clean
 
 $(BIN)/netzatlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-features bench-tiles bench-importer bench-coverage bench-load  ## every benchmark
+bench: bench-features bench-tiles bench-importer bench-coverage bench-city bench-load  ## every benchmark
 
 clean:
 	-$(BIN)/netzatlas db down
@@ -46,6 +46,9 @@ bench-tiles: setup  ## vector tiles vs tipg over the demo city, z12-z16
 
 bench-coverage: setup  ## coverage engine: mobile raster and fiber homes passed vs their floors
 	$(BIN)/python -m bench.coverage
+
+bench-city: setup  ## a 300 km2 city, 500 sites, 10,000 cells: mobile at 25 m and 10 m, time and peak memory
+	$(BIN)/python -m bench.city_scale
 
 bench-importer: setup  ## delivery imports (100,000 routes, a 10,000-cell network in three tables, 100,000 address points) vs ogr2ogr and the registry floor
 	$(BIN)/python -m bench.importer
