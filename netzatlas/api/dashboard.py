@@ -27,6 +27,7 @@ from netzatlas.api.html import render
 from netzatlas.api.negotiation import json_response, wants_html
 from netzatlas.api.pages import choose, html_error, municipalities
 from netzatlas.coverage import runs
+from netzatlas.registry import access
 
 router = APIRouter()
 ANALYSES = ("fiber", "mobile", "iot")
@@ -64,7 +65,10 @@ async def _fetch(request: Request, sql: str, params: Any = None) -> list[dict[st
 
 
 async def _run(request: Request, analysis: str, ags: str, run_id: str | None) -> dict[str, Any] | None:
-    cols = "id::text, analysis, status, statistics, parameters, created_at, finished_at"
+    cols = (
+        "id::text, analysis, status, statistics, parameters, created_at, finished_at, sensitivity, "
+        "model->'validity' AS validity"
+    )
     if run_id:
         rows = await _fetch(
             request, f"SELECT {cols} FROM coverage_runs WHERE id::text = %s AND municipality = %s", (run_id, ags)
@@ -84,6 +88,101 @@ async def _run(request: Request, analysis: str, ags: str, run_id: str | None) ->
 def _share(metrics: dict[str, Any], key: str, weight: str) -> float | None:
     value = (metrics.get(key) or {}).get(weight)
     return float(value) if value is not None else None
+
+
+# The path-loss models a run may use, as the run's model sentence names them, and the quantities flagged.
+MODEL_NAMES = {"uma": "3GPP TR 38.901 UMa", "umi": "3GPP TR 38.901 UMi street canyon", "hata": "COST-231 Hata"}
+QUANTITIES = {
+    "frequency": ("frequency", "frequency_mhz", "MHz"),
+    "distance": ("distance", "distance_m", "m"),
+    "bs_height": ("antenna height", "bs_height_m", "m"),
+    "ue_height": ("receiver height", "ue_height_m", "m"),
+}
+
+
+def _transmitter_name(f: dict[str, Any]) -> str:
+    """A flagged transmitter as the run's messages name it: site S (operator) antenna A cell C, layer; gateway G."""
+    if f.get("gateway") is not None:
+        name = f"gateway {f['gateway']}"
+    else:
+        name = f"site {f.get('site')}" + (f" ({f['operator']})" if f.get("operator") else "")
+        name += "".join(f" {k} {f[k]}" for k in ("antenna", "cell", "sector") if f.get(k) not in (None, ""))
+        if f.get("layer"):
+            name += f", {f['layer']}"
+    if f.get("technology") and f.get("link"):
+        name += f" ({f['technology']}, {f['link']})"
+    return name
+
+
+def _validity(analysis: str, run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How many of a mobile or IoT run's transmitters its path-loss model was used for outside its validity range,
+    per quantity (frequency, distance, heights), and which they were.
+
+    The counts are aggregates of the run and shown to whoever sees the run (row-level security, publication), like
+    the dashboard's other figures; the flagged transmitters name sites, antennas and gateways, so they are listed
+    only to a caller who sees the run's details (access.sees_run_details), as its rasters are. None for a run
+    recorded before validity flags existed."""
+    v = (run or {}).get("validity")
+    if not isinstance(v, dict):
+        return None
+    if analysis == "mobile":
+        # radio cells since the antenna/cell model; a run recorded before it counted sectors
+        key = "cells" if "cells_evaluated" in v else "sectors"
+        unit = "radio cells" if key == "cells" else "sectors"
+        evaluated, outside = v.get(f"{key}_evaluated"), v.get(f"{key}_outside")
+        by_quantity, flagged = v.get(f"{key}_outside_by_quantity") or {}, v.get(key) or []
+        parts = None
+    else:
+        unit = "transmitters"
+        gw, lte = v.get("gateways_evaluated"), v.get("lte_cells_evaluated")
+        evaluated = gw + lte if isinstance(gw, int) and isinstance(lte, int) else None
+        outside = v.get("transmitters_outside")
+        by_quantity, flagged = v.get("transmitters_outside_by_quantity") or {}, v.get("transmitters") or []
+        parts = {
+            "lorawan_gateways": {"evaluated": gw, "outside": v.get("gateways_outside")},
+            "lte_cells": {"evaluated": lte, "outside": v.get("lte_cells_outside")},
+        }
+    if not isinstance(outside, int):
+        return None
+    model = (run or {}).get("parameters", {}).get("model") or "uma"
+    ranges = v.get("ranges") or {}
+    quantities = []
+    # in the order frequency, distance, antenna height, receiver height (jsonb keeps keys in its own order)
+    for q, n in sorted(by_quantity.items(), key=lambda kv: list(QUANTITIES).index(kv[0]) if kv[0] in QUANTITIES else 9):
+        label, range_key, unit_q = QUANTITIES.get(q, (q, q, ""))
+        lo_hi = ranges.get(range_key)
+        quantities.append(
+            {
+                "quantity": q,
+                "label": label,
+                "outside": n,
+                "range": f"{lo_hi[0]:g}-{lo_hi[1]:g} {unit_q}".strip() if lo_hi else None,
+            }
+        )
+    details = access.sees_run_details((run or {}).get("sensitivity") or "")
+    listed = None
+    if details:
+        listed = [
+            {
+                "name": _transmitter_name(f),
+                "outside": f.get("outside") or {},
+                "text": "; ".join(f"{QUANTITIES.get(k, (k,))[0]} {t}" for k, t in (f.get("outside") or {}).items()),
+            }
+            for f in flagged
+        ]
+    return {
+        "model": model,
+        "model_name": MODEL_NAMES.get(model, model),
+        "unit": unit,
+        # the run's statistic with the same count
+        "statistic": {"radio cells": "radio_cells", "sectors": "sectors"}.get(unit, unit) + "_outside_validity",
+        "evaluated": evaluated,
+        "outside": outside,
+        "by_quantity": quantities,
+        **({"parts": parts} if parts else {}),
+        # None: withheld from this caller (the run's details keep its sensitivity), not "none flagged"
+        "flagged": listed,
+    }
 
 
 def _population(mobile: dict[str, Any] | None) -> float | None:
@@ -170,6 +269,7 @@ async def summary(request: Request) -> dict[str, Any]:
         },
         "statistics": stats,
         "population": _population(stats["mobile"]),
+        "validity": {a: _validity(a, chosen[a]) for a in ("mobile", "iot")},
         "technologies": technologies,
         "unconnected": unconnected,
         "districts": [{k: v for k, v in row.items()} for row in rows.values()],
