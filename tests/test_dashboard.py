@@ -225,6 +225,12 @@ def test_validity_flags_follow_the_runs_visibility(served: Served, coverage: dic
         for name in names:
             assert f"gateway {name}" not in page and f"site {name}" not in page
         assert all(f"gateway {n}" not in str(shown) and f"site {n}" not in str(shown) for n in names)
+        # the job's results likewise: the counts, not the flagged transmitters
+        results = httpx.get(f"{served.url}/jobs/{iot}/results")
+        assert results.status_code == 200, results.text
+        public = results.json()["model"]["validity"]
+        assert public["transmitters_outside"] == flagged["transmitters_outside"] and "transmitters" not in public
+        assert names and all(n not in results.text for n in names)
     finally:
         assert httpx.delete(f"{served.url}/jobs/{iot}/publication", headers=planner).status_code == 200
     r = httpx.get(f"{served.url}/dashboard", params={"iot": iot, "f": "json"})

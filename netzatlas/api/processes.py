@@ -297,6 +297,19 @@ async def job(request: Request, job_id: str) -> Response:
     return json_response(status_info(request, await _run_or_404(request, job_id)))
 
 
+def visible_model(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's model as the caller may read it. The lists of transmitters flagged outside their model's validity
+    name sites, antennas and gateways: a caller who does not see the run's details (a published run that is not
+    public) gets the counts without them, as it gets no rasters."""
+    model = run["model"] or {}
+    validity = model.get("validity")
+    if access.sees_run_details(run["sensitivity"]) or not isinstance(validity, dict):
+        return model
+    kept = {k: v for k, v in validity.items() if not isinstance(v, list)}
+    kept["withheld"] = "the flagged transmitters are kept with the run's sensitivity"
+    return {**model, "validity": kept}
+
+
 def results_doc(request: Request, run: dict[str, Any]) -> dict[str, Any]:
     jid = str(run["id"])
     outputs = {
@@ -320,7 +333,7 @@ def results_doc(request: Request, run: dict[str, Any]) -> dict[str, Any]:
         "processID": f"coverage-{run['analysis']}",
         "municipality": run["municipality"],
         "parameters": run["parameters"],
-        "model": run["model"],
+        "model": visible_model(run),
         "input_counts": run["input_counts"],
         "statistics": run["statistics"],
         "timings": run["timings"],
