@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage bench-city bench-load clean
+.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage bench-city bench-load bench-qgis clean
 
 $(BIN)/netzatlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-features bench-tiles bench-importer bench-coverage bench-city bench-load  ## every benchmark
+bench: bench-features bench-tiles bench-importer bench-coverage bench-city bench-load bench-qgis  ## every benchmark
 
 clean:
 	-$(BIN)/netzatlas db down
@@ -56,3 +56,7 @@ bench-importer: setup  ## delivery imports (100,000 routes, a 10,000-cell networ
 bench-load: setup  ## 64 connections for 60 s over a mix of reads with 1,000 runs; the database restarted under load
 	scripts/bench-deps.sh
 	$(BIN)/python -m bench.load
+
+bench-qgis: setup  ## QGIS 3.22 (python3-qgis, OAPIF) loading 200,000 routes from Netzatlas vs a zero-cost replay of its responses, whole layer and a map-view bbox
+	scripts/bench-deps.sh
+	$(BIN)/python -m bench.qgis
