@@ -86,45 +86,6 @@ def _finish(conn: psycopg.Connection, sid: Any, status: str, report: Report, sha
     )
 
 
-def run_import(
-    path: Path,
-    operator: str | None,
-    profile: str | None = None,
-    *,
-    url: str | None = None,
-    home: Path | None = None,
-    actor: str | None = None,
-    dry_run: bool = False,
-    repair: bool = False,
-    municipality: str | None = None,
-    kind: str | None = None,
-    encoding: str | None = None,
-    delimiter: str | None = None,
-    filename: str | None = None,
-    max_bytes: int | None = None,
-    progress: Progress | None = None,
-) -> tuple[UUID | None, str, Report]:
-    """Import one delivery. Returns (submission id or None for a dry run, status, report)."""
-    with _no_cyclic_gc():
-        return _run_import(
-            path,
-            operator,
-            profile,
-            url=url,
-            home=home,
-            actor=actor,
-            dry_run=dry_run,
-            repair=repair,
-            municipality=municipality,
-            kind=kind,
-            encoding=encoding,
-            delimiter=delimiter,
-            filename=filename,
-            max_bytes=max_bytes,
-            progress=progress,
-        )
-
-
 _gc_lock = threading.Lock()
 _gc_pause = {"holders": 0, "was_enabled": True}
 
@@ -151,24 +112,27 @@ def _no_cyclic_gc() -> Iterator[None]:
                 gc.enable()
 
 
-def _run_import(
+@_no_cyclic_gc()
+def run_import(
     path: Path,
     operator: str | None,
-    profile: str | None,
+    profile: str | None = None,
     *,
-    url: str | None,
-    home: Path | None,
-    actor: str | None,
-    dry_run: bool,
-    repair: bool,
-    municipality: str | None,
-    kind: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-    filename: str | None,
-    max_bytes: int | None,
-    progress: Progress | None,
+    url: str | None = None,
+    home: Path | None = None,
+    actor: str | None = None,
+    dry_run: bool = False,
+    repair: bool = False,
+    municipality: str | None = None,
+    kind: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    filename: str | None = None,
+    max_bytes: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[UUID | None, str, Report]:
+    """Import one delivery (with the cyclic garbage collector paused). Returns (submission id or None for a dry
+    run, status, report)."""
     step = progress or (lambda s, d, t: None)
     path = Path(path)
     name = Path(filename or path.name).name
