@@ -159,3 +159,5 @@ def test_coverage_tiles_hold_the_latest_runs_and_items_every_run(served: Served)
         assert page["features"] and {f["properties"]["run_id"] for f in page["features"]} == {run}
     nothing = httpx.get(f"{served.url}/collections/coverage-cells/items", params={"run_id": "x' OR 1=1"}, timeout=30)
     assert nothing.status_code == 200 and nothing.json()["features"] == []
+    nul = httpx.get(f"{served.url}/collections/coverage-cells/items", params={"run_id": "\x00"}, timeout=30)
+    assert nul.status_code == 400 and "NUL" in nul.json()["description"]

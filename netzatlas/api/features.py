@@ -115,13 +115,14 @@ def _items_where(coll: Collection, request: Request, who: Principal) -> tuple[So
         qb = coll.queryables[name]
         if qb.type == "geometry":
             raise bad_request(f"{name}: use bbox or filter for spatial conditions")
+        value = params.typed(value, qb.type, name)  # the checks every value of its type gets (NUL bytes)
         if qb.uuid_column:
             try:
                 where.add(f"{qb.uuid_column} = %(eq{i})s", narrows=True, **{f"eq{i}": uuid.UUID(value)})
             except ValueError:
                 where.add("FALSE", narrows=True)
             continue
-        where.add(f"{qb.sql} = %(eq{i})s", narrows=True, **{f"eq{i}": params.typed(value, qb.type, name)})
+        where.add(f"{qb.sql} = %(eq{i})s", narrows=True, **{f"eq{i}": value})
     if "filter" in q:
         try:
             tree = cql.parse(q["filter"], q.get("filter-lang", "cql2-text"))
