@@ -9,15 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netzatlas.api.cql import Queryable
-from netzatlas.registry.kinds import KINDS, SENSITIVITIES, STATUSES, Kind
-
-SQL_CAST = {
-    "string": "",
-    "integer": "::integer",
-    "number": "::double precision",
-    "boolean": "::boolean",
-    "date": "::date",
-}
+from netzatlas.registry import columns
+from netzatlas.registry.kinds import KINDS, Kind
 
 
 @dataclass(frozen=True)
@@ -63,30 +56,16 @@ def _q(
 
 
 def _asset_collection(kind: Kind) -> Collection:
-    common = [
-        _q("external_id", "t.external_id", "string", "External id (unique per operator)"),
-        _q("name", "t.name", "string", "Name"),
-        _q("operator", "t.operator", "string", "Operator id"),
-        _q("municipality", "t.municipality", "string", "Municipality key (AGS)"),
-        _q("status", "t.status", "string", "Lifecycle status", codes=STATUSES),
-        _q("sensitivity", "t.sensitivity", "string", "Sensitivity class", codes=SENSITIVITIES),
-        _q("commissioned_on", "t.commissioned_on", "date", "In service since"),
-        _q("decommissioned_on", "t.decommissioned_on", "date", "Decommissioned on"),
-        _q("version", "t.version", "integer", "Version (raised by every change)"),
-        _q("updated_at", "t.updated_at", "timestamp", "Last change"),
-    ]
-    attrs = [
-        _q(a.name, f"(t.attributes->>'{a.name}'){SQL_CAST[a.type]}", a.type, a.title, a.codes, a.unit)
-        for a in kind.attributes
-    ]
+    # the fields and their SQL are the registry's (registry/columns.py)
+    common = [_q(c.name, c.sql, c.type, c.title, c.codes, c.unit) for c in columns.common_columns("t")]
+    attrs = [_q(c.name, c.sql, c.type, c.title, c.codes, c.unit) for c in columns.attribute_columns(kind, "t")]
     queryables = {q.name: q for q in [*common, *attrs]}
     queryables["geometry"] = _q("geometry", "t.geom", "geometry", kind.geometry)
     properties = [(q.name, q.sql) for q in [*common, *attrs]]
     # Submission provenance: which delivery last changed the asset.
     properties.append(("submission_id", "t.submission_id"))
     if kind.has_antennas:
-        properties.append(("operators", "t.attributes->'operators'"))
-        properties.append(("antennas", "t.attributes->'antennas'"))
+        properties.extend((name, columns.children_sql("t", kind, name)) for name in columns.CHILDREN)
     return Collection(
         id=kind.id,
         title=kind.title,

@@ -27,14 +27,28 @@ from netzatlas.coverage.grid import (
 )
 from netzatlas.coverage.rasters import write_gaps
 from netzatlas.coverage.runs import Context
+from netzatlas.registry.columns import attribute_sql
 from netzatlas.registry.kinds import KINDS_BY_ID
 
 ROUTES = KINDS_BY_ID["fiber-routes"].partition
 NODES = KINDS_BY_ID["network-nodes"].partition
 
-# A route passes homes when it carries fibre: a cable, or a duct (or trench) with fibres in it (fibre_count > 0,
-# a "lit duct"). Empty ducts and trenches (GIS-NB "Leerrohre", "Trassenbau") only make a building "prepared".
-CARRIES_FIBRE = "(a.attributes->>'route_type' = 'cable' OR coalesce((a.attributes->>'fibre_count')::numeric, 0) > 0)"
+
+def node_type_sql(alias: str) -> str:
+    """SQL: the node type of the network node aliased `alias` ("" for none)."""
+    return attribute_sql(alias, "network-nodes", "node_type")
+
+
+def carries_fibre(alias: str) -> str:
+    """SQL: the fiber route aliased `alias` ("" for none) carries fibre.
+
+    A route passes homes when it carries fibre: a cable, or a duct (or trench) with fibres in it (fibre_count > 0,
+    a "lit duct"). Empty ducts and trenches (GIS-NB "Leerrohre", "Trassenbau") only make a building "prepared"."""
+    route_type, fibres = (attribute_sql(alias, "fiber-routes", n) for n in ("route_type", "fibre_count"))
+    return f"({route_type} = 'cable' OR coalesce({fibres}, 0) > 0)"
+
+
+CARRIES_FIBRE = carries_fibre("a")
 # Homes are households; a building without a household count counts as one household.
 HOMES = "coalesce(f.households, 1)"
 # The metrics of a group of buildings (a cell, a district) of coverage_buildings f.
@@ -67,7 +81,7 @@ def share_sql(population: bool) -> str:
     100 m and every population grid's cell size, so a population cell never spans two shares either.
     """
     live, planned = "= 'in_service'", "IN ('planned', 'under_construction')"
-    dist = "AND a.attributes->>'node_type' = ANY(%(types)s)"
+    dist = f"AND {node_type_sql('a')} = ANY(%(types)s)"
     population_cell, people, join = "NULL::text", "NULL::float8", ""  # no population grid registered
     if population:
         population_cell = f"""(SELECT pc.id FROM unnest(%(resolutions)s::int[]) AS g(m)
@@ -85,7 +99,7 @@ def share_sql(population: bool) -> str:
                    {population_cell} AS population_cell,
                    {_near(ROUTES, live, "AND " + CARRIES_FIBRE)} OR {_near(NODES, live, dist)} AS passed,
                    EXISTS (SELECT 1 FROM {NODES} a WHERE a.status = 'in_service' AND a.retired_at IS NULL
-                           AND a.attributes->>'node_type' = 'building_entry'
+                           AND {node_type_sql("a")} = 'building_entry'
                            AND ST_DWithin(a.geom, b.geom, %(entry)s)) AS connected
             FROM buildings b
             WHERE b.municipality = %(ags)s
@@ -140,13 +154,13 @@ def run(ctx: Context) -> dict[str, Any]:
             f"""SELECT (SELECT count(*) FROM buildings WHERE municipality = %(ags)s) AS buildings, r.*, n.*,
                        (SELECT count(*) FROM population_cells) AS population_cells
                 FROM (SELECT count(*) FILTER (WHERE status = 'in_service') AS routes_in_service,
-                             count(*) FILTER (WHERE status = 'in_service' AND {CARRIES_FIBRE.replace("a.", "")})
+                             count(*) FILTER (WHERE status = 'in_service' AND {carries_fibre("")})
                                  AS routes_in_service_carrying_fibre,
                              count(*) FILTER (WHERE status IN ('planned', 'under_construction')) AS routes_planned
                       FROM {ROUTES} WHERE retired_at IS NULL) r,
-                     (SELECT count(*) FILTER (WHERE attributes->>'node_type' = ANY(%(types)s))
+                     (SELECT count(*) FILTER (WHERE {node_type_sql("")} = ANY(%(types)s))
                                  AS distribution_nodes_in_service,
-                             count(*) FILTER (WHERE attributes->>'node_type' = 'building_entry')
+                             count(*) FILTER (WHERE {node_type_sql("")} = 'building_entry')
                                  AS building_entries_in_service
                       FROM {NODES} WHERE status = 'in_service' AND retired_at IS NULL) n""",
             args,

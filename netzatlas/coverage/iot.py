@@ -38,27 +38,34 @@ from netzatlas.coverage.mobile import load_buildings, load_cells, radio_model, t
 from netzatlas.coverage.mobile import model_description as radio_description
 from netzatlas.coverage.parameters import ParameterError
 from netzatlas.coverage.runs import Context
+from netzatlas.registry.columns import attribute_sql
 
 MOBILE_TECH = {"lte": "LTE", "5g": "NR"}
 # NB-IoT and LTE-M run in LTE carriers (in-band, guard band or standalone re-farmed LTE spectrum): their coupling
 # loss is to the in-service LTE sectors, and each has its own coverage enhancement levels (parameters.py).
 CE_PARAM = {"nbiot": "nbiot_ce_coupling_loss_db", "ltem": "ltem_ce_coupling_loss_db"}
 
-DEVICES_SQL = """
-    SELECT id::text AS id, kind, coalesce(attributes->>'sensor_type', attributes->>'actuator_type') AS device_type,
-           attributes->>'connectivity' AS connectivity, ST_X(geom) AS x, ST_Y(geom) AS y
+
+def _attr(kind: str, name: str, alias: str = "") -> str:
+    return attribute_sql(alias, kind, name)
+
+
+DEVICES_SQL = f"""
+    SELECT id::text AS id, kind,
+           coalesce({_attr("sensors", "sensor_type")}, {_attr("actuators", "actuator_type")}) AS device_type,
+           {_attr("sensors", "connectivity")} AS connectivity, ST_X(geom) AS x, ST_Y(geom) AS y
     FROM assets
     WHERE kind IN ('sensors', 'actuators') AND status = 'in_service' AND retired_at IS NULL
       AND municipality = %(ags)s
     ORDER BY kind, id
 """
-GATEWAYS_SQL = """
+GATEWAYS_SQL = f"""
     SELECT id::text AS id, external_id, ST_X(geom) AS x, ST_Y(geom) AS y,
-           (attributes->>'height_m')::float8 AS height_m,
-           (attributes->>'frequency_mhz')::float8 AS frequency_mhz, (attributes->>'eirp_dbm')::float8 AS eirp_dbm
+           {_attr("iot-gateways", "height_m")} AS height_m,
+           {_attr("iot-gateways", "frequency_mhz")} AS frequency_mhz, {_attr("iot-gateways", "eirp_dbm")} AS eirp_dbm
     FROM assets
     WHERE kind = 'iot-gateways' AND status = 'in_service' AND retired_at IS NULL
-      AND attributes->>'technology' = 'lorawan'
+      AND {_attr("iot-gateways", "technology")} = 'lorawan'
       AND ST_DWithin(geom, (SELECT boundary FROM municipalities WHERE ags = %(ags)s), %(range)s)
     ORDER BY id
 """
@@ -226,7 +233,7 @@ def density_gaps(conn: Any, keys: np.ndarray, radii: dict[str, float]) -> dict[s
     """Per sensor type, the keys of cells whose centre is farther than the radius from every sensor of the type."""
 
     sensors = conn.execute(
-        """SELECT attributes->>'sensor_type' AS type, ST_X(geom) AS x, ST_Y(geom) AS y FROM assets_sensors
+        f"""SELECT {_attr("sensors", "sensor_type")} AS type, ST_X(geom) AS x, ST_Y(geom) AS y FROM assets_sensors
            WHERE status = 'in_service' AND retired_at IS NULL"""
     ).fetchall()
     back = from_inspire()
@@ -313,7 +320,7 @@ def run(ctx: Context) -> dict[str, Any]:
             r["id"]
             for r in conn.execute(
                 f"""SELECT d.id::text AS id FROM assets d WHERE d.kind IN ('sensors', 'actuators')
-                    AND d.municipality = %(ags)s AND d.attributes->>'connectivity' = 'fiber' AND EXISTS (
+                    AND d.municipality = %(ags)s AND {_attr("sensors", "connectivity", "d")} = 'fiber' AND EXISTS (
                       SELECT 1 FROM (SELECT geom, status, retired_at FROM {ROUTES} UNION ALL
                                      SELECT geom, status, retired_at FROM {NODES}) a
                       WHERE a.status = 'in_service' AND a.retired_at IS NULL
