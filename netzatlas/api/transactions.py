@@ -1,6 +1,6 @@
 """OGC API Features Part 4 on the asset collections: create, replace, update, retire, with ETag locking.
 
-Writes go through the registry service (netzatlas.registry.service) in one transaction each, with the
+Writes go through the registry's asset provider (netzatlas.registry.provider) in one transaction each, with the
 caller's key as the actor of the history. Partners write only their own operator's assets.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import orjson
 import psycopg
@@ -23,9 +23,15 @@ from netzatlas.api.collections import Collection
 from netzatlas.api.errors import ApiError, not_found
 from netzatlas.api.features import collection_or_404
 from netzatlas.api.negotiation import url
-from netzatlas.registry import service
 from netzatlas.registry.keys import Principal
-from netzatlas.registry.validation import ValidationError
+from netzatlas.registry.provider import (
+    AssetInput,
+    AssetProvider,
+    Conflict,
+    NotFound,
+    StaleVersion,
+    ValidationError,
+)
 
 router = APIRouter()
 
@@ -159,33 +165,32 @@ def _invalid(e: ValidationError) -> ApiError:
     )
 
 
-async def _run(request: Request, who: Principal, fn: Callable[[Any], Any]) -> Any:
+async def _run(request: Request, who: Principal, fn: Callable[[AssetProvider], Any]) -> Any:
     def work() -> Any:
         with db.transaction(request.app.state.database_url, actor=who.actor) as conn:
-            return fn(conn)
+            return fn(AssetProvider(conn))
 
     try:
         return await run_in_threadpool(work)
     except ValidationError as e:
         raise _invalid(e) from None
-    except service.StaleVersion as e:
+    except StaleVersion as e:
         raise ApiError(412, "PreconditionFailed", str(e), {"ETag": f'"{e.current}"'}) from None
-    except service.NotFound as e:
+    except NotFound as e:
         raise not_found(str(e)) from None
-    except service.Conflict as e:
+    except Conflict as e:
         raise ApiError(409, "Conflict", str(e)) from None
     except psycopg.errors.InsufficientPrivilege as e:  # e.g. a partner lowering a sensitivity (migration 0007)
         raise ApiError(403, "Forbidden", e.diag.message_primary or "not allowed for this key") from None
 
 
-def _current(conn: Any, coll: Collection, who: Principal, feature_id: str) -> dict[str, Any]:
+def _current(assets: AssetProvider, coll: Collection, who: Principal, feature_id: str) -> dict[str, Any]:
     try:
-        UUID(feature_id)
-        row = service.get(conn, feature_id)
-    except (ValueError, service.NotFound):
+        row = assets.get(feature_id, kind=coll.id, retired=False)
+    except NotFound:
         row = None
-    if row is None or row["kind"] != coll.id or row["retired_at"] is not None or not _visible(who, row):
-        raise service.NotFound(f"no feature {feature_id!r} in {coll.id!r}")
+    if row is None or not _visible(who, row):
+        raise NotFound(f"no feature {feature_id!r} in {coll.id!r}")
     if not _may_write(who, row["operator"]):
         raise ApiError(403, "Forbidden", f"this key writes only assets of operator {who.operator!r}")
     return row
@@ -204,7 +209,7 @@ async def create_item(request: Request, collection_id: str) -> Response:
         raise ApiError(403, "Forbidden", f"this key writes only assets of operator {who.operator!r}")
     geom, srid = _geometry(request, doc)
     common, attrs = _split(coll, props)
-    data = service.AssetInput(
+    data = AssetInput(
         kind=coll.id,
         operator=operator,
         external_id=str(props.get("external_id") or doc.get("id") or uuid4()),
@@ -213,7 +218,7 @@ async def create_item(request: Request, collection_id: str) -> Response:
         crs=srid,
         **{k: v for k, v in common.items() if v is not None},
     )
-    row = await _run(request, who, lambda conn: service.create(conn, data))
+    row = await _run(request, who, lambda assets: assets.create(data))
     location = url(request, f"/collections/{coll.id}/items/{row['id']}")
     return Response(status_code=201, headers={"Location": location, "ETag": f'"{row["version"]}"'})
 
@@ -226,30 +231,18 @@ async def _change(request: Request, collection_id: str, feature_id: str, replace
     geom, srid = _geometry(request, doc)
     common, attrs = _split(coll, doc.get("properties") or {})
 
-    def apply(conn: Any) -> dict[str, Any]:
-        current = _current(conn, coll, who, feature_id)
-        if replace:
-            changes: dict[str, Any] = {
-                "name": None,
-                "status": "planned",
-                # left out: kept as it is (lowering it needs an explicit value and a planner or admin, see 0007)
-                "sensitivity": current["sensitivity"],
-                "commissioned_on": None,
-                "decommissioned_on": None,
-                **common,
-                "attributes": attrs,
-                "geometry": geom,
-            }
-        else:
-            changes = dict(common)
-            if attrs:
-                merged = {**current["attributes"], **attrs}
-                changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
-            if geom is not None:
-                changes["geometry"] = geom
-        if "geometry" in changes:
-            changes["crs"] = srid
-        return service.update(conn, current["id"], version, changes)
+    def apply(assets: AssetProvider) -> dict[str, Any]:
+        current = _current(assets, coll, who, feature_id)
+        if replace:  # left out: reset, but the sensitivity is kept (provider.REPLACE_DEFAULTS)
+            return assets.replace(
+                current["id"], version, {**common, "attributes": attrs, "geometry": geom, "crs": srid}
+            )
+        changes: dict[str, Any] = dict(common)
+        if attrs:  # merged into the asset's; None removes one
+            changes["attributes"] = attrs
+        if geom is not None:
+            changes.update(geometry=geom, crs=srid)
+        return assets.update(current["id"], version, changes)
 
     row = await _run(request, who, apply)
     return Response(status_code=204, headers={"ETag": f'"{row["version"]}"'})
@@ -271,8 +264,8 @@ async def delete_item(request: Request, collection_id: str, feature_id: str) -> 
     who = await _writer(request)
     version = _if_match(request)
 
-    def retire(conn: Any) -> dict[str, Any]:
-        return service.retire(conn, _current(conn, coll, who, feature_id)["id"], version)
+    def retire(assets: AssetProvider) -> dict[str, Any]:
+        return assets.retire(_current(assets, coll, who, feature_id)["id"], version)
 
     await _run(request, who, retire)
     return Response(status_code=204)
@@ -293,9 +286,9 @@ async def options_item(request: Request, collection_id: str, feature_id: str) ->
     allow = "GET, OPTIONS"
     if coll.kind and who.role in WRITERS:
 
-        def may(conn: Any) -> bool:
+        def may(assets: AssetProvider) -> bool:
             try:
-                _current(conn, coll, who, feature_id)
+                _current(assets, coll, who, feature_id)
             except ApiError:
                 return False
             return True
