@@ -1,4 +1,6 @@
-"""The one write path of the registry: create, update, retire (never delete), with history and locking.
+"""The registry's writes of single assets: create, update, retire (never delete), with history and locking.
+With registry/bulk.py (the staged upsert of deliveries) they are the one write path of `assets`; callers use
+them through registry/provider.py.
 
 Every change raises the asset's version by one; the database trigger writes each version to
 `asset_history` with the actor set on the transaction (`netzatlas.db.set_actor`).
@@ -250,7 +252,7 @@ Outcome = Literal["created", "updated", "unchanged"]
 def same_state_sql(a: str, new: Mapping[str, str]) -> str:
     """SQL, true when the asset row aliased `a` already holds the new values (SQL expressions in `new`).
 
-    The one definition of "an upsert changes nothing", shared by `upsert` and the bulk loader of deliveries.
+    The one definition of "an upsert changes nothing", shared by `upsert` and `bulk.upsert_staged` (deliveries).
     """
     return (
         f"{a}.name IS NOT DISTINCT FROM {new['name']} AND {a}.status = {new['status']} "
