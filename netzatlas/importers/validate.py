@@ -401,32 +401,63 @@ def _list_getter(spec: Any, columns: dict[str, list[Any]]) -> Getter | None:
     return get
 
 
+def _each(get: Getter, n: int, fn: Callable[[Any], Any]) -> list[Any]:
+    """fn(get(i)) for every row i < n, fn called once per distinct text (a child table has tens of thousands of
+    rows and few distinct values per column)."""
+    done: dict[str, Any] = {}
+    out = []
+    for i in range(n):
+        v = get(i)
+        if type(v) is str:
+            c = done.get(v, _UNSET)
+            if c is _UNSET:
+                c = done[v] = fn(v)
+        else:
+            c = fn(v)
+        out.append(c)
+    return out
+
+
+_UNSET = object()
+
+
+def _key_or_none(v: Any) -> str | None:
+    return None if v is None or v == "" else code_key(v)
+
+
 def _child_rows(layer: Layer, lm: LayerMap, children: dict[str, list], report: Report) -> None:
     """Rows of a child table of mobile sites (sectors, antennas, cells), kept until the sites are known."""
-    cols = layer.columns
+    cols, n = layer.columns, layer.count
     site = compile_spec(lm.spec.get("site", "site_id"), cols)
     op_get = compile_spec(lm.spec["operator"], cols) if lm.spec.get("operator") is not None else None
     antenna = compile_spec(lm.spec.get("antenna", "antenna_id"), cols) if lm.target == CELLS else None
     attrs = _attr_getters(CHILD_ATTRIBUTES[lm.target], lm.spec.get("attributes") or {}, cols)
     what = {SECTORS: "sector", ANTENNAS: "antenna", CELLS: "cell"}[lm.target]
-    for i in range(layer.count):
-        sid = site(i)
-        if sid is None or sid == "":
+    # column by column: the site and antenna ids, the operators, each attribute coerced to its declared type
+    sites = _each(site, n, _key_or_none)
+    ops = _each(op_get, n, _text) if op_get else [None] * n
+    aids = _each(antenna, n, _key_or_none) if antenna is not None else None
+    names = [name for name, _, _ in attrs]
+    values_of = zip(*(_each(g, n, lambda v, t=t: coerce(t, v)) for _, t, g in attrs), strict=True) if attrs else None
+    target, rows = lm.target, children[lm.target]
+    for i in range(n):
+        row_values = next(values_of) if values_of is not None else ()
+        sid = sites[i]
+        if sid is None:
             report.add(layer.name, i, None, "site_id", f"required: the mobile site the {what} belongs to")
             continue
-        values = {n: v for n, t, g in attrs if (v := coerce(t, g(i))) is not None}
-        op = _text(op_get(i)) if op_get else None
-        if op is not None and lm.target != SECTORS:
+        values = {name: v for name, v in zip(names, row_values, strict=True) if v is not None}
+        op = ops[i]
+        if op is not None and target != SECTORS:
             values["operator"] = op
-        row = {"layer": layer.name, "index": i, "target": lm.target, "site": code_key(sid), "operator": op}
-        row["values"] = values
-        if antenna is not None:
-            aid = antenna(i)
-            if aid is None or aid == "":
-                report.add(layer.name, i, code_key(sid), "antenna_id", "required: the antenna the cell belongs to")
+        row = {"layer": layer.name, "index": i, "target": target, "site": sid, "operator": op, "values": values}
+        if aids is not None:
+            aid = aids[i]
+            if aid is None:
+                report.add(layer.name, i, sid, "antenna_id", "required: the antenna the cell belongs to")
                 continue
-            row["antenna"] = code_key(aid)
-        children[lm.target].append(row)
+            row["antenna"] = aid
+        rows.append(row)
 
 
 def _site_for(row: dict, sites: dict[str, list[dict]], report: Report, what: str) -> dict | None:

@@ -10,6 +10,21 @@ from netzatlas.registry import bands
 from netzatlas.registry.kinds import ANTENNA_ATTRIBUTES, CELL_ATTRIBUTES, MAX_ANTENNAS, MAX_CELLS, SECTOR_ATTRIBUTES
 
 MAX_OPERATOR_ID = 200
+_UNKNOWN = object()
+_CANONICAL: dict[str, Any] = {}  # band code as delivered -> bands.canonical of it (the table is fixed data)
+
+
+def _canonical_band(code: Any) -> str | None:
+    """bands.canonical, remembered per delivered spelling ("B3", "N78", "n78": a few per delivery, each
+    repeated on thousands of cells)."""
+    if type(code) is not str:
+        return bands.canonical(code)
+    out = _CANONICAL.get(code, _UNKNOWN)
+    if out is _UNKNOWN:
+        out = bands.canonical(code)
+        if len(_CANONICAL) < 1024:
+            _CANONICAL[code] = out
+    return out
 
 
 def sectors_to_antennas(sectors: list[Mapping[str, Any]], operator: str) -> list[dict[str, Any]]:
@@ -79,6 +94,7 @@ def check_site(
         antennas = []
     clean_antennas = []
     seen: set[tuple] = set()
+    band_table = bands.bands()
     for i, antenna in enumerate(antennas):
         where = f"attributes.antennas[{i}]"
         if not isinstance(antenna, Mapping):
@@ -119,12 +135,14 @@ def check_site(
             if not isinstance(cell, Mapping):
                 problems.append(problem(cwhere, "expected an object"))
                 continue
-            cell = dict(cell)
-            if cell.get("band") is not None:
-                cell["band"] = bands.canonical(cell["band"]) or cell["band"]
+            code = cell.get("band")
+            if code is not None:
+                spelt = _canonical_band(code) or code
+                if spelt != code:
+                    cell = {**cell, "band": spelt}
             c, p = check_record(CELL_ATTRIBUTES, cell, f"{cwhere}.")
             problems += p
-            band = bands.bands().get(c.get("band"))
+            band = band_table.get(c.get("band"))
             if band is not None:
                 if c.get("technology") not in (None, band.technology):
                     problems.append(
