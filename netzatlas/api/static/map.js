@@ -78,7 +78,7 @@
   const legend = document.getElementById("legend");
   const toggles = [...cfg.layers.map((l) => ({ id: l.id, title: l.title, color: l.color, type: l.type })),
     { id: "buildings", title: "Buildings", color: "#c8ccd2", type: "fill" },
-    { id: "population-cells", title: "Population (Zensus 2011)", color: "#6baed6", type: "fill", off: true },
+    { id: "population-cells", title: "Population (Zensus grid)", color: "#6baed6", type: "fill", off: true },
     { id: "coverage-gaps", title: "Coverage gaps (latest runs)", color: "#d55e00", type: "fill", off: true },
     ...cfg.rasters.map((r) => ({ id: r.id, title: r.title, color: "#009e73", type: "fill", off: true }))];
   for (const t of toggles) {
