@@ -56,7 +56,7 @@ SITES = (
     ((1350, 500), "Mast", "in Betrieb", ["Telekom"]),
     ((1600, -500), "Mast", "in Betrieb", ["Vodafone", "Telefónica"]),
     ((900, -1200), "Dach", "in Betrieb", ["Telefónica"]),
-    ((-200, -1500), "Mast", "in Betrieb", ["Telekom", "Vodafone"]),
+    ((-250, -1250), "Mast", "in Betrieb", ["Telekom", "Vodafone"]),
     ((-1350, -800), "Mast", "in Betrieb", ["Telefónica"]),
     ((-1700, 100), "Mast", "geplant", ["Telekom"]),
     ((700, 350), "Indoor", "in Betrieb", ["Telefónica"]),  # the station's indoor system
@@ -285,6 +285,7 @@ def write_all(out: Path) -> dict[str, object]:
     )
 
     # the mobile network: one zip of three tables and a note, as a site register of every operator comes
+    assert all(shapely.contains_xy(town, CENTRE[0] + dx, CENTRE[1] + dy) for (dx, dy), *_ in SITES)
     tables = network()
     with zipfile.ZipFile(out / "funknetz.zip", "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in [*((f"{k}.csv", v) for k, v in tables.items()), ("liesmich.txt", README_TXT)]:
