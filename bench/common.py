@@ -227,20 +227,78 @@ def _fields(b: bytes) -> Iterator[tuple[int, int, bytes | int]]:
 
 def mvt_layers(tile: bytes) -> dict[str, tuple[int, list[str]]]:
     """Each layer of a Mapbox Vector Tile: (number of features, property names)."""
+    return {name: (len(features), keys) for name, (features, keys) in mvt_features(tile).items()}
+
+
+def mvt_features(tile: bytes) -> dict[str, tuple[list[list[list[tuple[int, int]]]], list[str]]]:
+    """Each layer of a Mapbox Vector Tile: its features' geometries (parts as lists of tile coordinates, from the
+    MoveTo/LineTo commands of the MVT 2.1 spec, section 4.3) and its property names."""
     out = {}
     for field, _, layer in _fields(tile):
         if field != 3:
             continue
-        name, features, keys = "", 0, []
+        name, features, keys = "", [], []
         for f, _, v in _fields(layer):  # type: ignore[arg-type]
             if f == 1:
                 name = v.decode()  # type: ignore[union-attr]
             elif f == 2:
-                features += 1
+                features.append(_mvt_geometry(v))  # type: ignore[arg-type]
             elif f == 3:
                 keys.append(v.decode())  # type: ignore[union-attr]
         out[name] = (features, keys)
     return out
+
+
+def _mvt_geometry(feature: bytes) -> list[list[tuple[int, int]]]:
+    ints: list[int] = []
+    for f, wire, v in _fields(feature):
+        if f == 4 and wire == 2:  # packed uint32 commands and zigzag parameters
+            i = 0
+            while i < len(v):  # type: ignore[arg-type]
+                n, i = _varint(v, i)  # type: ignore[arg-type]
+                ints.append(n)
+    parts: list[list[tuple[int, int]]] = []
+    x = y = i = 0
+    while i < len(ints):
+        cmd, count = ints[i] & 7, ints[i] >> 3
+        i += 1
+        if cmd == 7:  # ClosePath
+            continue
+        for _ in range(count):
+            dx, dy = ints[i], ints[i + 1]
+            i += 2
+            x += (dx >> 1) ^ -(dx & 1)
+            y += (dy >> 1) ^ -(dy & 1)
+            if cmd == 1:  # MoveTo starts a part
+                parts.append([])
+            parts[-1].append((x, y))
+    return parts
+
+
+def in_tile(parts: list[list[tuple[int, int]]], extent: int = 4096) -> bool:
+    """Whether a decoded feature reaches into the tile itself, not only into its buffer."""
+    from shapely.geometry import LineString, Point, box
+
+    square = box(0, 0, extent, extent)
+    return any(square.intersects(LineString(p) if len(p) > 1 else Point(p[0])) for p in parts if p)
+
+
+def cpu_seconds(*cmdline_parts: str) -> float:
+    """CPU seconds (user + system, with reaped children) of the processes whose command line contains all of
+    `cmdline_parts`, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if all(part in cmd for part in cmdline_parts):
+            total += sum(int(v) for v in stat[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
 
 
 def alternate(rounds: int, peers: list[str]) -> Iterator[tuple[int, list[str]]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 
 import httpx
 import morecantile
@@ -20,17 +21,22 @@ from bench import features
 from bench.common import (
     alternate,
     bench_database,
+    cpu_seconds,
     ensure_tool,
     free_port,
+    in_tile,
     load,
-    mvt_layers,
+    mvt_features,
     serve_cmd,
     server,
     tipg_server,
     wrk_paths,
 )
 from netzatlas import db
+from netzatlas.api.collections import COLLECTIONS
+from netzatlas.api.tiles import tile_layer_sql, tile_params
 from netzatlas.config import get_settings
+from netzatlas.registry.keys import Principal
 
 ZOOMS = (12, 13, 14, 15, 16)
 SAMPLE = 40  # tiles per zoom at z15 and z16
@@ -66,33 +72,61 @@ def path(peer: str, t: morecantile.Tile) -> str:
     return f"/collections/{TIPG}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}?properties={TIPG_PROPERTIES}"
 
 
-def check_same(bases: dict[str, str], tiles: dict[int, list[morecantile.Tile]]) -> dict[int, tuple[int, int, int, int]]:
-    """Every tile of both decoded and its features counted. tipg searches the tile itself and Netzatlas the tile
-    with its buffer, so tipg leaves out the features lying only in the 64 px margin: every tile of tipg must hold
-    at most Netzatlas's features, and the same where no feature lies only in the margin. Returns per zoom
-    (features of Netzatlas, of tipg, tiles with equal counts, bytes of Netzatlas)."""
+def check_same(bases: dict[str, str], tiles: dict[int, list[morecantile.Tile]]) -> dict[int, dict[str, int]]:
+    """Every tile of both decoded, its features counted and each feature's geometry checked against the tile
+    square. tipg searches the tile itself and Netzatlas the tile with its 64 px buffer, so Netzatlas also carries
+    the routes lying only in the margin (so that strokes at a tile's edge are drawn whole); the features that
+    reach into the tile must be the same number in both. Returns per zoom the features in the tile (Netzatlas,
+    tipg), the tiles where they are equal, Netzatlas's margin-only features and its bytes."""
     out = {}
     keys: dict[str, set[str]] = {p: set() for p in bases}
     # no Accept-Encoding: uncompressed, as wrk asks
     with httpx.Client(timeout=120, headers={"Accept-Encoding": "identity"}) as client:
         for z, ts in tiles.items():
-            n = m = same = size = 0
+            acc = dict(ours=0, tipg=0, equal=0, margin=0, tipg_margin=0, bytes=0)
             for t in ts:
-                counts = {}
+                inside, margin = {}, {}
                 for p, base in bases.items():
                     r = client.get(base + path(p, t))
                     assert r.status_code in (200, 204) and "content-encoding" not in r.headers, (p, t, r.status_code)
-                    layers = mvt_layers(r.content) if r.status_code == 200 else {}
-                    counts[p] = sum(c for c, _ in layers.values())
+                    layers = mvt_features(r.content) if r.status_code == 200 else {}
+                    flags = [in_tile(f) for features, _ in layers.values() for f in features]
+                    inside[p], margin[p] = sum(flags), len(flags) - sum(flags)
                     for _, k in layers.values():
                         keys[p] |= set(k)
                     if p == "netzatlas":
-                        size += len(r.content)
-                assert counts["tipg"] <= counts["netzatlas"], (t, counts)
-                n, m, same = n + counts["netzatlas"], m + counts["tipg"], same + (counts["netzatlas"] == counts["tipg"])
-            out[z] = (n, m, same, size)
+                        acc["bytes"] += len(r.content)
+                acc["ours"] += inside["netzatlas"]
+                acc["tipg"] += inside["tipg"]
+                acc["equal"] += inside["netzatlas"] == inside["tipg"]
+                acc["margin"] += margin["netzatlas"]
+                acc["tipg_margin"] += margin["tipg"]
+            out[z] = acc
     print(f"properties in the tiles: Netzatlas {sorted(keys['netzatlas'])}; tipg {sorted(keys['tipg'])}")
     return out
+
+
+def encoding_floor(url: str, tiles: list[morecantile.Tile]) -> float:
+    """Milliseconds per tile that ST_AsMVT alone takes to encode the rows of Netzatlas's tile (geometries
+    already in tile coordinates, properties already cast), one connection, best of 3: work that any server
+    building its tiles per request from the same rows does, however fast the rest."""
+    coll = COLLECTIONS[OURS]
+    who = Principal("anonymous", None, "bench")
+    total = 0.0
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("SET ROLE netzatlas_app")  # as the API reads: row-level security, anonymous
+        for t in tiles:
+            params = tile_params(TMS, t)
+            conn.execute("DROP TABLE IF EXISTS bench_tile_rows")
+            conn.execute(f"CREATE TEMP TABLE bench_tile_rows AS {tile_layer_sql(coll, who, params, 3857)}", params)
+            best = float("inf")
+            for _ in range(3):
+                start = time.perf_counter()
+                conn.execute(f"SELECT ST_AsMVT(r, '{OURS}', 4096, 'geom') FROM bench_tile_rows r").fetchone()
+                best = min(best, time.perf_counter() - start)
+            total += best
+        conn.execute("DROP TABLE IF EXISTS bench_tile_rows")
+    return total / len(tiles) * 1000
 
 
 def main() -> None:
@@ -104,8 +138,11 @@ def main() -> None:
     tipg_cmd, tipg_env = tipg_server(
         tipg_port, url, [TIPG], {"TIPG_TILE_BUFFER": "64", "TIPG_MAX_FEATURES_PER_TILE": str(cap)}
     )
+    # whose CPU each request costs: the server's process and the database's (backends, parallel workers)
+    processes = {"netzatlas": ("netzatlas.cli", "serve", f"--port {ours_port}"), "tipg": ("tipg.main", str(tipg_port))}
     peers = ["netzatlas", "tipg"]
     rps: dict[tuple[int, str], list[float]] = {}
+    cpu: dict[tuple[int, str], list[float]] = {}
     loads = []
     with (
         server(serve_cmd(ours_port), {"NETZATLAS_DATABASE_URL": url}, ours_port, "/health") as ours,
@@ -116,26 +153,40 @@ def main() -> None:
         for _, order in alternate(ROUNDS, peers):
             for z in ZOOMS:
                 for p in order:
-                    rps.setdefault((z, p), []).append(
-                        wrk_paths(bases[p], [path(p, t) for t in tiles[z]], seconds=SECONDS)
-                    )
+                    before = cpu_seconds(*processes[p]) + cpu_seconds("postgres")
+                    start = time.monotonic()
+                    rate = wrk_paths(bases[p], [path(p, t) for t in tiles[z]], seconds=SECONDS)
+                    elapsed = time.monotonic() - start
+                    used = cpu_seconds(*processes[p]) + cpu_seconds("postgres") - before
+                    rps.setdefault((z, p), []).append(rate)
+                    cpu.setdefault((z, p), []).append(used / (rate * elapsed) * 1000)
             loads.append(load())
+    floors = {z: encoding_floor(url, tiles[z]) for z in ZOOMS}
     print(
         f"\nOGC API Tiles, {features.ROUTES:,} fiber routes over Worms, one worker each, uncompressed, 64 px buffer, "
         f"at most {cap:,} features per tile, medians of {ROUNDS} alternating rounds"
     )
     print(f"load average (1/5/15 min) after each round: {', '.join(loads)}\n")
-    print("| zoom | tiles | features: Netzatlas / tipg (tiles with equal counts) | Netzatlas | tipg | ratio |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| zoom | tiles | features in the tile: Netzatlas / tipg (tiles equal) | also in the 64 px margin: "
+        "Netzatlas / tipg | Netzatlas | tipg | ratio | CPU per tile: Netzatlas / tipg | ST_AsMVT alone |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for z in ZOOMS:
         a, b = statistics.median(rps[(z, "netzatlas")]), statistics.median(rps[(z, "tipg")])
-        n, m, same, size = payload[z]
+        ca, cb = statistics.median(cpu[(z, "netzatlas")]), statistics.median(cpu[(z, "tipg")])
+        n = payload[z]
         print(
-            f"| z{z} | {len(tiles[z])} | {n:,} / {m:,} ({same}; {size / 1e3:,.0f} kB from Netzatlas) | "
-            f"{a:.1f} tiles/s | "
-            f"{b:.1f} tiles/s | " + (f"{a / b:.2f}x tipg's |" if b else "tipg finished no tile |")
+            f"| z{z} | {len(tiles[z])} | {n['ours']:,} / {n['tipg']:,} ({n['equal']}) | "
+            f"{n['margin']:,} / {n['tipg_margin']:,} ({n['bytes'] / 1e3:,.0f} kB from Netzatlas) | "
+            f"{a:.1f} tiles/s | {b:.1f} tiles/s | " + (f"{a / b:.2f}x tipg's" if b else "tipg finished no tile") + " | "
+            f"{ca:.1f} / {cb:.1f} ms | {floors[z]:.1f} ms |"
         )
-    print("\ntarget: >= 2x tipg's tiles/s at 16 connections")
+    print(
+        "\ntarget: >= 2x tipg's tiles/s at 16 connections. CPU per tile: the server's and PostgreSQL's CPU time over "
+        "the wrk run divided by the tiles served (2 cores: 2x tipg's rate means at most tipg's CPU per tile / 2). "
+        "ST_AsMVT alone: encoding Netzatlas's rows of each tile, already clipped and cast, one connection."
+    )
 
 
 if __name__ == "__main__":

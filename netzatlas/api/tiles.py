@@ -82,7 +82,7 @@ def min_zoom(coll: Collection) -> int:
     return MIN_ZOOM.get(coll.id, 0)
 
 
-def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], srid: int) -> str:
+def tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], srid: int) -> str:
     """The rows of one MVT layer of a collection within the tile envelope %(x1)s..%(y2)s in `srid`, at most
     %(cap1)s of them (one more than the cap, so that a truncated layer shows).
 
@@ -118,7 +118,7 @@ def _tile_layer_sql(coll: Collection, who: Principal, params: dict[str, Any], sr
 
 def _tile_sql(colls: list[Collection], who: Principal, params: dict[str, Any], srid: int) -> str:
     """The tile (bytea, a layer per collection, each capped at %(cap)s features) and each layer's row count."""
-    ctes = ", ".join(f"l{i} AS MATERIALIZED ({_tile_layer_sql(c, who, params, srid)})" for i, c in enumerate(colls))
+    ctes = ", ".join(f"l{i} AS MATERIALIZED ({tile_layer_sql(c, who, params, srid)})" for i, c in enumerate(colls))
     mvts = " || ".join(
         f"(SELECT coalesce(ST_AsMVT(m, '{c.id}', {EXTENT}, 'geom'), ''::bytea) "
         f"FROM (SELECT * FROM l{i} LIMIT %(cap)s) m)"
@@ -128,23 +128,17 @@ def _tile_sql(colls: list[Collection], who: Principal, params: dict[str, Any], s
     return f"WITH {ctes} SELECT {mvts} AS tile, ARRAY[{counts}] AS counts"
 
 
-async def _render(request: Request, colls: list[Collection], tms_id: str, z: int, y: int, x: int) -> Response:
-    tms = _tms(tms_id)
-    tile = _tile(tms, z, y, x)
-    who = await principal(request)
+def tile_params(tms: morecantile.TileMatrixSet, tile: morecantile.Tile) -> dict[str, Any] | None:
+    """The parameters of the tile SQL: the tile's envelope, the search envelope (with the buffer, cut to where the
+    storage CRS is defined; None when nothing there can hold features) and the feature cap."""
     b = tms.xy_bounds(tile)
     size = b.right - b.left
-    srid = tms.crs.to_epsg()
-    omitted = [c for c in colls if z < min_zoom(c)]
-    colls = [c for c in colls if z >= min_zoom(c)]
     margin = size * BUFFER / EXTENT
-    # Only the part of the tile where the storage CRS is defined can hold features (and be transformed to it).
-    search = clamp((b.left - margin, b.bottom - margin, b.right + margin, b.top + margin), srid)
+    search = clamp((b.left - margin, b.bottom - margin, b.right + margin, b.top + margin), tms.crs.to_epsg())
+    if search is None:
+        return None
     cap = get_settings().tile_max_features
-    notes = {"X-Tile-Omitted": ", ".join(f"{c.id};minzoom={min_zoom(c)}" for c in omitted)} if omitted else {}
-    if not colls or search is None:
-        return Response(status_code=204, headers={**notes, "Cache-Control": f"public, max-age={MAX_AGE}"})
-    params: dict[str, Any] = {
+    return {
         "x1": b.left,
         "y1": b.bottom,
         "x2": b.right,
@@ -157,6 +151,20 @@ async def _render(request: Request, colls: list[Collection], tms_id: str, z: int
         "cap": cap,
         "cap1": cap + 1,
     }
+
+
+async def _render(request: Request, colls: list[Collection], tms_id: str, z: int, y: int, x: int) -> Response:
+    tms = _tms(tms_id)
+    tile = _tile(tms, z, y, x)
+    who = await principal(request)
+    srid = tms.crs.to_epsg()
+    omitted = [c for c in colls if z < min_zoom(c)]
+    colls = [c for c in colls if z >= min_zoom(c)]
+    params = tile_params(tms, tile)
+    notes = {"X-Tile-Omitted": ", ".join(f"{c.id};minzoom={min_zoom(c)}" for c in omitted)} if omitted else {}
+    if not colls or params is None:
+        return Response(status_code=204, headers={**notes, "Cache-Control": f"public, max-age={MAX_AGE}"})
+    cap = params["cap"]
     layers = sorted({c.layer for c in colls if c.layer})
     async with request.app.state.pool.connection() as conn:
         cur = await conn.execute(
