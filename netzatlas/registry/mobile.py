@@ -97,7 +97,7 @@ def check_site(
     band_table = bands.bands()
     for i, antenna in enumerate(antennas):
         where = f"attributes.antennas[{i}]"
-        if not isinstance(antenna, Mapping):
+        if type(antenna) is not dict and not isinstance(antenna, Mapping):
             problems.append(problem(where, "expected an object"))
             continue
         values = {k: v for k, v in antenna.items() if k != "cells"}
@@ -122,7 +122,7 @@ def check_site(
                 )
             )
         cells = antenna.get("cells", [])
-        if not isinstance(cells, list):
+        if type(cells) is not list and not isinstance(cells, list):
             problems.append(problem(f"{where}.cells", "expected a list of cells"))
             cells = []
         if len(cells) > MAX_CELLS:
@@ -132,7 +132,7 @@ def check_site(
         cell_ids: set = set()
         for j, cell in enumerate(cells):
             cwhere = f"{where}.cells[{j}]"
-            if not isinstance(cell, Mapping):
+            if type(cell) is not dict and not isinstance(cell, Mapping):
                 problems.append(problem(cwhere, "expected an object"))
                 continue
             code = cell.get("band")

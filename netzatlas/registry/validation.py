@@ -90,11 +90,12 @@ def _check_value(attr: Attribute, value: Any, path: str) -> tuple[Any, Problem |
 
 
 class _Declared:
-    """A tuple of declared attributes prepared for checking many records: the set of names, and per attribute the
-    values it has accepted, with what was stored for each. Same value (of the same type), same verdict:
-    `_check_value` decides each value once; a delivery repeats its bands, heights and frequencies thousands of
-    times. Only accepted values are kept (a problem names its record's path), and only plain scalars: text, int,
-    bool and non-zero floats (0.0 and -0.0 are equal keys but stored apart; NaN never passes)."""
+    """A tuple of declared attributes prepared for checking many records: the set of names, and per attribute its
+    name, whether it is required and the values it has accepted, with what was stored for each. Same value (of the
+    same type), same verdict: `_check_value` decides each value once; a delivery repeats its bands, heights and
+    frequencies thousands of times. Only accepted values are kept (a problem names its record's path), and only
+    plain scalars: text, int, bool and non-zero floats (0.0 and -0.0 are equal keys but stored apart; NaN never
+    passes)."""
 
     MAX_VALUES = 4096  # per attribute: enough for every code and measure of a delivery, bounded for free text
 
@@ -103,7 +104,9 @@ class _Declared:
     def __init__(self, declared: tuple[Attribute, ...]) -> None:
         self.declared = declared
         self.names = frozenset(a.name for a in declared)
-        self.attrs: tuple[tuple[Attribute, dict[tuple[type, Any], Any]], ...] = tuple((a, {}) for a in declared)
+        self.attrs: tuple[tuple[Attribute, str, bool, dict[tuple[type, Any], Any]], ...] = tuple(
+            (a, a.name, a.required, {}) for a in declared
+        )
 
 
 _DECLARED: dict[int, _Declared] = {}
@@ -127,29 +130,32 @@ def check_record(
     """Check values against declared attributes: required, unknown, type, code list, range."""
     clean: dict[str, Any] = {}
     problems: list[Problem] = []
-    prepared = _declared(declared)
-    names = prepared.names
-    for key in values:
-        if key not in names:
-            problems.append(Problem(f"{prefix}{key}", "unknown attribute"))
-    for attr, accepted in prepared.attrs:
-        value = values.get(attr.name)
+    prepared = _DECLARED.get(id(declared))
+    if prepared is None or prepared.declared is not declared:
+        prepared = _declared(declared)
+    if not prepared.names.issuperset(values):
+        names = prepared.names
+        for key in values:
+            if key not in names:
+                problems.append(Problem(f"{prefix}{key}", "unknown attribute"))
+    for attr, name, required, accepted in prepared.attrs:
+        value = values.get(name)
         if value is None:
-            if attr.required:
-                problems.append(Problem(f"{prefix}{attr.name}", "required attribute missing"))
+            if required:
+                problems.append(Problem(f"{prefix}{name}", "required attribute missing"))
             continue
         t = type(value)
         key = (t, value) if t is str or t is int or t is bool or (t is float and value) else None
         if key is not None:
             stored = accepted.get(key, _MISSING)
             if stored is not _MISSING:
-                clean[attr.name] = stored
+                clean[name] = stored
                 continue
-        stored, problem = _check_value(attr, value, f"{prefix}{attr.name}")
+        stored, problem = _check_value(attr, value, f"{prefix}{name}")
         if problem:
             problems.append(problem)
         else:
-            clean[attr.name] = stored
+            clean[name] = stored
             if key is not None and len(accepted) < _Declared.MAX_VALUES:
                 accepted[key] = stored
     return clean, problems
