@@ -130,13 +130,15 @@ def read_csv(
     if not rows or not any(rows[0]):
         raise DeliveryError(f"{source.name}: no header row")
     names = [h.strip().lower() for h in rows[0]]
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    body = [r for r in rows[1:] if "".join(r).strip()]  # rows with anything but whitespace
+    width = len(names)
     for i, r in enumerate(body):
-        if len(r) != len(names):
+        if len(r) != width:
             raise DeliveryError(
                 f"{source.name}: row {i + 2} has {len(r)} fields, the header {len(names)} (delimiter {delimiter!r})"
             )
-    columns = {n: [(r[i].strip() or None) for r in body] for i, n in enumerate(names)}
+    fields = list(zip(*body, strict=True)) if body else [() for _ in names]  # column by column
+    columns = {n: [v.strip() or None for v in fields[i]] for i, n in enumerate(names)}
     g = geometry or {}
     n = len(body)
     geoms: np.ndarray = np.full(n, None, dtype=object)

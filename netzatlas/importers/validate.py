@@ -177,8 +177,42 @@ def _text(v: Any) -> Any:
 # ---------------------------------------------------------------- geometry arrays
 
 
+_CRS: dict[tuple[type, Any], tuple[CRS, bool]] = {}  # (type, CRS as given) -> (the CRS, whether it is storage's)
+_TRANSFORMERS: dict[tuple[type, Any], Transformer] = {}  # (type, CRS as given) -> transformer to storage
+
+
+def _crs(crs: Any) -> tuple[CRS, bool]:
+    """The CRS a delivery or profile names, parsed once per process (a delivery costs PROJ's database lookups
+    otherwise), and whether it is the storage CRS. pyproj's CRS and Transformer objects are thread-safe (3.1+)."""
+    try:
+        key = (type(crs), crs)
+        hit = _CRS.get(key)
+    except TypeError:  # a PROJ JSON dict
+        c = CRS.from_user_input(crs)
+        return c, c.to_epsg() == STORAGE_EPSG
+    if hit is None:
+        c = CRS.from_user_input(crs)
+        hit = (c, c.to_epsg() == STORAGE_EPSG)
+        if len(_CRS) < 256:
+            _CRS[key] = hit
+    return hit
+
+
+def _storage_transformer(crs: Any) -> Transformer:
+    try:
+        key = (type(crs), crs)
+        t = _TRANSFORMERS.get(key)
+    except TypeError:
+        return Transformer.from_crs(_crs(crs)[0], STORAGE_EPSG, always_xy=True)
+    if t is None:
+        t = Transformer.from_crs(_crs(crs)[0], STORAGE_EPSG, always_xy=True)
+        if len(_TRANSFORMERS) < 256:
+            _TRANSFORMERS[key] = t
+    return t
+
+
 def _transformer(crs: str, swap: bool) -> Callable[[np.ndarray], np.ndarray]:
-    t = Transformer.from_crs(CRS.from_user_input(crs), STORAGE_EPSG, always_xy=True)
+    t = _storage_transformer(crs)
 
     def f(coords: np.ndarray) -> np.ndarray:
         x, y = (coords[:, 1], coords[:, 0]) if swap else (coords[:, 0], coords[:, 1])
@@ -190,7 +224,7 @@ def _transformer(crs: str, swap: bool) -> Callable[[np.ndarray], np.ndarray]:
 
 def to_storage(geoms: np.ndarray, crs: str, swap: bool = False) -> np.ndarray:
     geoms = shapely.force_2d(geoms)
-    if not swap and CRS.from_user_input(crs).to_epsg() == STORAGE_EPSG:
+    if not swap and _crs(crs)[1]:
         return geoms
     return shapely.transform(geoms, _transformer(crs, swap))
 
@@ -266,7 +300,7 @@ def _layer_crs(layer: Layer, profile: Profile, opts: Options, report: Report) ->
         )
         return None
     try:
-        CRS.from_user_input(crs)
+        _crs(crs)
     except CRSError:
         report.add(layer.name, None, None, "crs", f"unknown coordinate reference system {crs!r}", "crs")
         return None
@@ -402,23 +436,15 @@ def _list_getter(spec: Any, columns: dict[str, list[Any]]) -> Getter | None:
 
 
 def _each(get: Getter, n: int, fn: Callable[[Any], Any]) -> list[Any]:
-    """fn(get(i)) for every row i < n, fn called once per distinct text (a child table has tens of thousands of
-    rows and few distinct values per column)."""
-    done: dict[str, Any] = {}
-    out = []
-    for i in range(n):
-        v = get(i)
-        if type(v) is str:
-            c = done.get(v, _UNSET)
-            if c is _UNSET:
-                c = done[v] = fn(v)
-        else:
-            c = fn(v)
-        out.append(c)
-    return out
-
-
-_UNSET = object()
+    """fn(get(i)) for every row i < n, fn called once per distinct text and once for all empty values (a child
+    table has tens of thousands of rows and few distinct values per column)."""
+    raw = list(map(get, range(n)))
+    try:
+        distinct = set(raw)
+    except TypeError:  # unhashable values (lists): each on its own
+        return [fn(v) for v in raw]
+    done = {v: fn(v) for v in distinct if v is None or type(v) is str}  # text never equals a non-text value
+    return [done[v] if v is None or type(v) is str else fn(v) for v in raw]
 
 
 def _key_or_none(v: Any) -> str | None:
@@ -495,8 +521,19 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
             antennas[id(site)] += sectors_to_antennas([row["values"]], row["operator"] or site["operator"])
             origins[id(site)].append((row, [row]))  # sector n: antenna S<n> with one cell, all from one row
     by_key: dict[tuple, list[dict]] = defaultdict(list)
+    found_sites: dict[tuple, dict] = {}  # (site id, operator) -> the site feature, once found
+
+    def site_of(row: dict, what: str) -> dict | None:
+        key = (row["site"], row["operator"])
+        site = found_sites.get(key)
+        if site is None:
+            site = _site_for(row, sites, report, what)  # reports a row whose site is not found, each row
+            if site is not None:
+                found_sites[key] = site
+        return site
+
     for row in children[ANTENNAS]:
-        site = _site_for(row, sites, report, "antenna")
+        site = site_of(row, "antenna")
         if site is None:
             continue
         a = {**row["values"], "cells": []}
@@ -506,7 +543,7 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
         origins[id(site)].append((row, cell_rows[id(a)]))
         by_key[(id(site), a.get("antenna_id"))].append(a)
     for row in children[CELLS]:
-        site = _site_for(row, sites, report, "cell")
+        site = site_of(row, "cell")
         if site is None:
             continue
         found = by_key.get((id(site), row["antenna"]), [])
@@ -590,11 +627,14 @@ def _check_antenna_operators(feats: list[dict], opts: Options, report: Report) -
             op = a.get("operator")
             if op == f["operator"]:
                 continue
+            unknown = bool(opts.operators and op and op not in opts.operators)
+            if not unknown and not (op and op != opts.operator and not opts.any_operator):
+                continue
             where = f"antenna {a.get('antenna_id')!r}"
             layer, i, fid, field_name = _where(f, f"attributes.antennas[{k}].operator")
             if field_name != "attributes.operator":  # an antenna of the site's row: name the antenna's field
                 field_name = "operator"
-            if opts.operators and op and op not in opts.operators:
+            if unknown:
                 known = ", ".join(opts.operators)
                 report.add(
                     layer,
