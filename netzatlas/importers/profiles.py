@@ -24,6 +24,7 @@ kinds), like the templates (netzatlas.importers.templates), so that template and
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
@@ -46,6 +47,10 @@ TRUE_VALUES = ("1", "true", "yes", "ja", "y", "j", "x")
 REMOVED_FIELD = "removed"
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_PROFILE_BYTES = 1024 * 1024  # profiles are a few KiB; this keeps /dev/zero-like files from being read
+MAX_CACHED_PROFILE_BYTES = 64 * 1024
+# A profile file's document by its bytes: YAML is parsed in pure Python (10-20 ms for a profile of three tables, a
+# fixed cost of every delivery); a process reading the same profile again takes a copy of the parse.
+_PARSED: dict[tuple[bool, bytes], Any] = {}
 SITE_FIELD = "site_id"
 # Column names partners use for an id (GIS exports: objectid/fid, OGC/GML: gml_id); the built-in profiles read them.
 ID_COLUMNS = ("id", "objectid", "oid", "fid", "gml_id")
@@ -307,9 +312,12 @@ def _read(path: Path) -> Any:
     if len(data) > MAX_PROFILE_BYTES:
         raise ProfileError(f"profile {path.name}: more than {MAX_PROFILE_BYTES:,} bytes")
     is_json = path.suffix.lower() == ".json"
+    parsed = _PARSED.get((is_json, data))
+    if parsed is not None:
+        return copy.deepcopy(parsed)
     try:
         text = data.decode("utf-8")
-        return json.loads(text) if is_json else yaml.safe_load(text)
+        doc = json.loads(text) if is_json else yaml.safe_load(text)
     except UnicodeDecodeError as e:
         raise ProfileError(f"profile {path.name}: not UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
@@ -324,3 +332,8 @@ def _read(path: Path) -> Any:
         raise ProfileError(
             f"profile {path.name}: not valid {'JSON' if is_json else 'YAML'} ({type(e).__name__})"
         ) from None
+    if len(data) <= MAX_CACHED_PROFILE_BYTES:
+        if len(_PARSED) >= 32:
+            _PARSED.clear()
+        _PARSED[(is_json, data)] = copy.deepcopy(doc)
+    return doc
