@@ -2,7 +2,8 @@
 
 The submission row and the kept file are committed first (so a failed load is still on record); the
 registry changes in one transaction that either loads everything or nothing. A dry run does all of it in
-one transaction that is rolled back, so its counts say exactly what a real run would change.
+one transaction that is rolled back, so its counts say exactly what a real run would change. Everything
+runs on one connection (one backend to start, PostGIS loaded into it once).
 
 While it imports, the process holds a session advisory lock on its submission (netzatlas.liveness): a submission
 left `received` whose lock is free belongs to a process that died, and the next process that looks (an import,
@@ -212,7 +213,10 @@ def run_import(
             return sid, "rejected", report
         status = "loaded"
         try:
-            with db.transaction(url, actor=actor) as tx:
+            # the load is one transaction on the same session (one backend, whose PostGIS is loaded already)
+            with conn.transaction():
+                tx = conn
+                db.set_actor(tx, actor)
                 if dry_run:
                     sid_tx = tx.execute(
                         "INSERT INTO submissions (operator, filename, profile, actor, status) "
