@@ -20,6 +20,9 @@ Progress = Callable[[str, int, int], None]
 
 def _reason(r: bulk.Refusal) -> tuple[str, str, str]:
     """(field, reason, problem type) of a row the registry refused."""
+    if r.reason == "retired" and r.merged_into:
+        why = f"was merged into the shared site {r.merged_into}; leave it out (a planner delivers the shared site)"
+        return "external_id", why, "retired"
     if r.reason == "retired":
         return "external_id", "was retired; register it anew", "retired"
     return (

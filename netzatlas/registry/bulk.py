@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from netzatlas.registry import access
+from netzatlas.registry import access, sites
 from netzatlas.registry.kinds import KINDS
 from netzatlas.registry.service import STORAGE_SRID, Conflict, same_state_sql
 
@@ -55,7 +55,8 @@ def _no_progress(phase: str, done: int, total: int) -> None:
 @dataclass(frozen=True)
 class Refusal:
     """A staged row the registry refuses: `retired` (an asset retired earlier comes back changed) or
-    `lowered` (a partner lowering the registered sensitivity from `was` to `now`)."""
+    `lowered` (a partner lowering the registered sensitivity from `was` to `now`). `merged_into`: the site a
+    retired mobile site was merged into (registry/sites.py), when the caller may read it."""
 
     reason: str  # "retired" or "lowered"
     layer: str
@@ -63,6 +64,7 @@ class Refusal:
     external_id: str
     was: str | None = None
     now: str | None = None
+    merged_into: str | None = None
 
 
 @dataclass
@@ -126,10 +128,15 @@ def upsert_staged(
             LEFT JOIN assets a ON a.operator = s.operator AND a.kind = s.kind AND a.external_id = s.external_id"""
     )
     conflicts = conn.execute(
-        "SELECT layer, idx, external_id FROM import_match WHERE was_retired AND NOT removed AND NOT same "
-        "ORDER BY layer, idx"
+        "SELECT layer, idx, external_id, kind, asset_id FROM import_match WHERE was_retired AND NOT removed "
+        "AND NOT same ORDER BY layer, idx"
     ).fetchall()
-    result.refusals = [Refusal("retired", c["layer"], c["idx"], c["external_id"]) for c in conflicts]
+    # a mobile site merged into another operator's site (registry/sites.py) is named with the site it went into
+    merged = sites.merged_into(conn, [c["asset_id"] for c in conflicts if c["kind"] == sites.KIND])
+    result.refusals = [
+        Refusal("retired", c["layer"], c["idx"], c["external_id"], merged_into=merged.get(str(c["asset_id"])))
+        for c in conflicts
+    ]
     if conflicts:
         result.written = False
         return result
