@@ -34,10 +34,14 @@ db_app = typer.Typer(
 demo_app = typer.Typer(help="The synthetic Worms demo.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed; the key is printed once).", no_args_is_help=True)
 assets_app = typer.Typer(help="Read assets and their history.", no_args_is_help=True)
+sites_app = typer.Typer(
+    help="Mobile sites shared by several operators: find the ones delivered twice, merge them.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
 app.add_typer(assets_app, name="assets")
+app.add_typer(sites_app, name="sites")
 importers_cli.register(app)
 admin_cli.register(app)
 app.add_typer(coverage_cli.app, name="coverage")
@@ -365,6 +369,68 @@ def assets_history(asset_id: Annotated[str, typer.Argument(help="asset uuid")]) 
     console.print(table)
 
 
+# ---------------------------------------------------------------- sites
+
+
+@sites_app.command("colocated")
+def sites_colocated(
+    municipality: Annotated[str | None, typer.Option(help="AGS of a municipality (default: every one)")] = None,
+    within: Annotated[float, typer.Option(help="distance in metres (EPSG:25832)")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="the pairs as JSON on stdout")] = False,
+) -> None:
+    """Current mobile sites of different operators within a few metres of each other: one mast delivered twice."""
+    from netzatlas.registry import sites
+
+    if not within >= 0:
+        raise CLIError("--within must be 0 m or more")
+    with db.connect() as conn:
+        pairs = sites.colocated(conn, municipality, within)
+    if as_json:
+        _print_json(pairs)
+        return
+    if not pairs:
+        console.print(f"no mobile sites of different operators within {within:g} m of each other")
+        return
+    table = Table("group", "metres", "site", "operator", "external id", "name", "site", "operator", "external id")
+    for p in pairs:
+        a, b = p["a"], p["b"]
+        table.add_row(
+            str(p["group"]),
+            f"{p['distance_m']:.1f}",
+            a["id"],
+            a["operator"],
+            a["external_id"],
+            a["name"] or "",
+            b["id"],
+            b["operator"],
+            b["external_id"],
+        )
+    console.print(table)
+    console.print("merge one into the other with `netzatlas sites merge SOURCE_ID --into TARGET_ID`")
+
+
+@sites_app.command("merge")
+def sites_merge(
+    source: Annotated[str, typer.Argument(help="id of the site that goes into the other (it is retired)")],
+    into: Annotated[str, typer.Option("--into", help="id of the site that stays")],
+    force: Annotated[bool, typer.Option("--force", help="merge sites more than 50 m apart")] = False,
+) -> None:
+    """Merge a mobile site into another: its antennas, cells and operators move, the source is retired."""
+    from netzatlas.registry import sites
+
+    with db.transaction(actor=db.default_actor()) as conn:
+        out = sites.merge(conn, source, into, force=force)
+    t = out["target"]
+    console.print(
+        f"merged {out['source']['id']} ({out['source']['operator']} {out['source']['external_id']!r}) into "
+        f"{t['id']} ({t['operator']} {t['external_id']!r}), {out['distance_m']:g} m apart: "
+        f"{out['antennas']} antenna(s) moved; operators {', '.join(out['operators'])}; "
+        f"site at version {t['version']}, source retired",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     """Entry point: domain errors become one line on stderr and exit status 1."""
     import psycopg
@@ -372,7 +438,7 @@ def main() -> None:
     try:
         app()
     except (CLIError, db.ClusterError, RegistryError, ValidationError, kinds_mod.UnknownKind) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except psycopg.Error as e:
         err.print(f"[red]database error:[/red] {str(e).strip().splitlines()[0]}", highlight=False)
