@@ -44,6 +44,7 @@ STORAGE_EPSG = 25832
 TOLERANCE_M = 500.0  # coordinates farther than this outside the municipality are reported
 FALSE_VALUES = ("0", "false", "no", "nein", "n", "")
 CELL_ID = re.compile(r"^CRS3035RES(\d+)(m|km)N(\d+)E(\d+)$")
+LIST_SEPARATORS = re.compile(r"[,;|/]")  # of a list in one column ("Telekom/Vodafone")
 
 
 @dataclass
@@ -428,7 +429,7 @@ def _list_getter(spec: Any, columns: dict[str, list[Any]]) -> Getter | None:
         v = raw(i)
         if v is None or v == "":
             return None
-        items = v if isinstance(v, list) else re.split(r"[,;|/]", str(v))
+        items = v if isinstance(v, list) else LIST_SEPARATORS.split(str(v))
         out = [mapping.get(code_key(x), code_key(x)) for x in items if code_key(x)]
         return out or None
 
@@ -542,25 +543,30 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
         cell_rows[id(a)] = []
         origins[id(site)].append((row, cell_rows[id(a)]))
         by_key[(id(site), a.get("antenna_id"))].append(a)
+    found_antennas: dict[tuple, tuple[dict, list[dict]]] = {}  # (site id, operator, antenna id) -> antenna, rows
     for row in children[CELLS]:
-        site = site_of(row, "cell")
-        if site is None:
-            continue
-        found = by_key.get((id(site), row["antenna"]), [])
-        if row["operator"] is not None:
-            found = [a for a in found if a.get("operator") == row["operator"]]
-        if len(found) != 1:
-            why = "no antenna" if not found else f"{len(found)} antennas (map the cells' operator column)"
-            report.add(
-                row["layer"],
-                row["index"],
-                row["site"],
-                "antenna_id",
-                f"{why} {row['antenna']!r} at site {row['site']!r}",
-            )
-            continue
-        found[0]["cells"].append({k: v for k, v in row["values"].items() if k != "operator"})
-        cell_rows[id(found[0])].append(row)
+        key = (row["site"], row["operator"], row["antenna"])
+        hit = found_antennas.get(key)
+        if hit is None:
+            site = site_of(row, "cell")
+            if site is None:
+                continue
+            found = by_key.get((id(site), row["antenna"]), [])
+            if row["operator"] is not None:
+                found = [a for a in found if a.get("operator") == row["operator"]]
+            if len(found) != 1:
+                why = "no antenna" if not found else f"{len(found)} antennas (map the cells' operator column)"
+                report.add(
+                    row["layer"],
+                    row["index"],
+                    row["site"],
+                    "antenna_id",
+                    f"{why} {row['antenna']!r} at site {row['site']!r}",
+                )
+                continue
+            hit = found_antennas[key] = (found[0], cell_rows[id(found[0])])
+        hit[0]["cells"].append({k: v for k, v in row["values"].items() if k != "operator"})
+        hit[1].append(row)
     for site_list in sites.values():
         for f in site_list:
             if id(f) in antennas:
