@@ -19,7 +19,9 @@ from netzatlas.coverage.mobile import layered_transmitters, load_cells
 from netzatlas.db import set_actor
 from netzatlas.importers.load import _reason
 from netzatlas.registry import access, reference, sites
+from netzatlas.registry.kinds import get_kind
 from netzatlas.registry.provider import AssetInput, AssetProvider, NotFound, StaleVersion
+from netzatlas.registry.validation import check_attributes
 
 from .conftest import TEST_AGS
 
@@ -277,3 +279,43 @@ def test_merged_into_names_only_a_site_the_partner_may_read(reg: psycopg.Connect
         AssetProvider(reg).update(t["id"], 2, {"sensitivity": "internal"})
         # Telekom's internal site is not Vodafone's to read: neither it nor its history is named
         assert sites.merged_into(partner, [v["id"]]) == {}
+
+
+def _site_row(data: AssetInput, idx: int = 0) -> tuple:
+    """A staged delivery row of a site as the importer gives it (attributes in their checked form)."""
+    clean, problems = check_attributes(get_kind("mobile-sites"), data.attributes, data.operator)
+    assert not problems
+    return ("standorte", idx, data.external_id, data.name, data.status, None, None, None, orjson.dumps(clean).decode(),
+            Point(data.geometry.x, data.geometry.y).wkb, False, TEST_AGS, data.operator, [])  # fmt: skip
+
+
+def test_the_target_operators_next_delivery_keeps_the_merged_antennas(reg: psycopg.Connection):
+    t, v = two_partners(reg)
+    sites.merge(reg, v["id"], t["id"])
+    assets = AssetProvider(reg)
+    sub = reg.execute("INSERT INTO submissions (operator, status) VALUES ('telekom', 'received') RETURNING id")
+    sub_id = sub.fetchone()["id"]
+
+    def deliver(site: AssetInput):
+        with access.acting_as(access.for_role("partner", "telekom")), reg.transaction():
+            return assets.load({"mobile-sites": [_site_row(site)]}, sub_id)
+
+    # Telekom delivers its site as before, with its own antennas only: nothing changes, Vodafone's stay
+    same = deliver(telekom_site())
+    assert same.written and same.counts["mobile-sites"]["unchanged"] == 1
+    assert assets.get(t["id"])["version"] == 2
+    # Telekom turns an antenna: its antenna changes, Vodafone's antennas and its place among the operators stay
+    turned = telekom_site()
+    turned.attributes["antennas"][0]["azimuth_deg"] = 10
+    changed = deliver(turned)
+    assert changed.written and changed.counts["mobile-sites"]["updated"] == 1
+    now = assets.get(t["id"])
+    assert now["version"] == 3 and now["attributes"]["operators"] == ["telekom", "vodafone"]
+    antennas = {(a["operator"], a["antenna_id"]): a for a in now["attributes"]["antennas"]}
+    assert antennas[("telekom", "A1")]["azimuth_deg"] == 10
+    assert [c["band"] for c in antennas[("vodafone", "A2")]["cells"]] == ["B1", "n78"]
+    assert len(antennas) == 6
+    # a planner's delivery states every operator of the site: it replaces them all
+    with reg.transaction():
+        planned = assets.load({"mobile-sites": [_site_row(telekom_site())]}, sub_id)
+    assert planned.written and assets.get(t["id"])["attributes"]["operators"] == ["telekom"]

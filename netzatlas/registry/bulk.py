@@ -75,6 +75,34 @@ class BulkResult:
     removed_unknown: dict[str, int] = field(default_factory=dict)  # kind -> rows marked removed, not registered
 
 
+def _keep_other_operators(conn: psycopg.Connection) -> None:
+    """A partner's delivery states its own operator's antennas of its sites: on a site shared with other
+    operators (a planner's register, or sites merged by registry/sites.py) their antennas and their place in
+    `operators` stay as registered, since a partner key never changes another operator's antennas. Antennas
+    in the order registry/mobile.py gives them (operator, antenna id, by code point), operators delivered first."""
+    others = "SELECT x FROM jsonb_array_elements(a.attributes -> 'antennas') x WHERE x ->> 'operator' <> s.operator"
+    other_ops = (
+        "SELECT o, n FROM jsonb_array_elements(a.attributes -> 'operators') WITH ORDINALITY r(o, n) "
+        "WHERE o #>> '{}' <> s.operator"
+    )
+    conn.execute(
+        f"""UPDATE import_stage s SET attributes = s.attributes || jsonb_build_object(
+                'antennas', (SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'operator' COLLATE "C",
+                                                       x ->> 'antenna_id' COLLATE "C"), '[]')
+                             FROM (SELECT jsonb_array_elements(coalesce(s.attributes -> 'antennas', '[]')) x
+                                   UNION ALL {others}) t),
+                'operators', (SELECT coalesce(jsonb_agg(o ORDER BY n), '[]')
+                              FROM (SELECT o, min(n) AS n FROM (
+                                      SELECT o, n FROM jsonb_array_elements(coalesce(s.attributes -> 'operators',
+                                                                                     '[]')) WITH ORDINALITY d(o, n)
+                                      UNION ALL SELECT o, 1000000 + n FROM ({other_ops}) r) u GROUP BY o) v))
+           FROM assets a
+           WHERE s.kind = 'mobile-sites' AND NOT s.removed AND NOT 'antennas' = ANY(coalesce(s.keep, '{{}}'))
+             AND a.kind = s.kind AND a.operator = s.operator AND a.external_id = s.external_id
+             AND (EXISTS ({others}) OR EXISTS ({other_ops}))"""
+    )
+
+
 def upsert_staged(
     conn: psycopg.Connection,
     rows: Mapping[str, Sequence[StagedRow]],
@@ -120,6 +148,8 @@ def upsert_staged(
            WHERE cardinality(s.keep) > 0 AND a.operator = s.operator AND a.kind = s.kind
              AND a.external_id = s.external_id"""
     )
+    if access.current().role not in access.SEES_ALL:
+        _keep_other_operators(conn)
     conn.execute(
         f"""CREATE TEMP TABLE import_match ON COMMIT DROP AS
             SELECT s.*, a.id AS asset_id, a.version AS asset_version, a.retired_at IS NOT NULL AS was_retired,
