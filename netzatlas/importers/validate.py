@@ -475,7 +475,7 @@ def _child_rows(layer: Layer, lm: LayerMap, children: dict[str, list], report: R
             continue
         values = {name: v for name, v in zip(names, row_values, strict=True) if v is not None}
         op = ops[i]
-        if op is not None and target != SECTORS:
+        if op is not None and target == ANTENNAS:  # a cell's operator is its antenna's (the row keeps it)
             values["operator"] = op
         row = {"layer": layer.name, "index": i, "target": target, "site": sid, "operator": op, "values": values}
         if aids is not None:
@@ -565,7 +565,7 @@ def _join_children(feats: list[dict], children: dict[str, list], report: Report)
                 )
                 continue
             hit = found_antennas[key] = (found[0], cell_rows[id(found[0])])
-        hit[0]["cells"].append({k: v for k, v in row["values"].items() if k != "operator"})
+        hit[0]["cells"].append(dict(row["values"]))
         hit[1].append(row)
     for site_list in sites.values():
         for f in site_list:
