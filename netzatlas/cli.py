@@ -391,7 +391,9 @@ def sites_colocated(
     if not pairs:
         console.print(f"no mobile sites of different operators within {within:g} m of each other")
         return
-    table = Table("group", "metres", "site", "operator", "external id", "name", "site", "operator", "external id")
+    table = Table(
+        "group", "metres", "site", "operator", "external id", "name", "site", "operator", "external id", "name"
+    )
     for p in pairs:
         a, b = p["a"], p["b"]
         table.add_row(
@@ -404,6 +406,7 @@ def sites_colocated(
             b["id"],
             b["operator"],
             b["external_id"],
+            b["name"] or "",
         )
     console.print(table)
     console.print("merge one into the other with `netzatlas sites merge SOURCE_ID --into TARGET_ID`")
