@@ -122,7 +122,7 @@ def check_site(
                 )
             )
         cells = antenna.get("cells", [])
-        if type(cells) is not list and not isinstance(cells, list):
+        if not isinstance(cells, list):
             problems.append(problem(f"{where}.cells", "expected a list of cells"))
             cells = []
         if len(cells) > MAX_CELLS:
