@@ -119,8 +119,7 @@ def compile_spec(spec: Any, columns: dict[str, list[Any]]) -> Getter:
         default, prefix = spec.get("default"), spec.get("prefix")
         truthy = {str(x).lower() for x in spec["values"]} if "values" in spec else None
 
-        def get(i: int) -> Any:
-            v = base(i)
+        def value_of(v: Any) -> Any:
             if truthy is not None:
                 return v is not None and code_key(v).lower() in truthy
             if v is None or v == "":
@@ -131,6 +130,10 @@ def compile_spec(spec: Any, columns: dict[str, list[Any]]) -> Getter:
                 v = f"{prefix}{code_key(v)}"
             return v
 
+        def get(i: int) -> Any:
+            return value_of(base(i))
+
+        get.parts = (base, value_of)  # type: ignore[attr-defined]  # a function of the field's value: see _each
         return get
     const = spec
     return lambda i: const
@@ -439,6 +442,10 @@ def _list_getter(spec: Any, columns: dict[str, list[Any]]) -> Getter | None:
 def _each(get: Getter, n: int, fn: Callable[[Any], Any]) -> list[Any]:
     """fn(get(i)) for every row i < n, fn called once per distinct text and once for all empty values (a child
     table has tens of thousands of rows and few distinct values per column)."""
+    parts = getattr(get, "parts", None)
+    if parts is not None:  # a mapped field (map, default, prefix): a function of the field's value, mapped with fn
+        get, value_of = parts
+        return _each(get, n, lambda v: fn(value_of(v)))
     raw = list(map(get, range(n)))
     try:
         distinct = set(raw)
