@@ -315,7 +315,16 @@ def test_the_target_operators_next_delivery_keeps_the_merged_antennas(reg: psyco
     assert antennas[("telekom", "A1")]["azimuth_deg"] == 10
     assert [c["band"] for c in antennas[("vodafone", "A2")]["cells"]] == ["B1", "n78"]
     assert len(antennas) == 6
-    # a planner's delivery states every operator of the site: it replaces them all
+    # the CLI or a planner loading Telekom's own file speaks for Telekom only: Vodafone's antennas stay
     with reg.transaction():
-        planned = assets.load({"mobile-sites": [_site_row(telekom_site())]}, sub_id)
-    assert planned.written and assets.get(t["id"])["attributes"]["operators"] == ["telekom"]
+        own = assets.load({"mobile-sites": [_site_row(turned)]}, sub_id)
+    assert own.written and own.counts["mobile-sites"]["unchanged"] == 1
+    assert assets.get(t["id"])["attributes"]["operators"] == ["telekom", "vodafone"]
+    # a planner's register that names Vodafone (here on another site) states Vodafone's antennas everywhere:
+    # the shared site now holds Telekom's only
+    elsewhere = vodafone_site(x=X + 900.0, ext="V-900")
+    with reg.transaction():
+        register = assets.load({"mobile-sites": [_site_row(telekom_site()), _site_row(elsewhere, 1)]}, sub_id)
+    assert register.written
+    now = assets.get(t["id"])["attributes"]
+    assert now["operators"] == ["telekom"] and {a["operator"] for a in now["antennas"]} == {"telekom"}

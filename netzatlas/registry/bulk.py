@@ -75,15 +75,36 @@ class BulkResult:
     removed_unknown: dict[str, int] = field(default_factory=dict)  # kind -> rows marked removed, not registered
 
 
-def _keep_other_operators(conn: psycopg.Connection) -> None:
-    """A partner's delivery states its own operator's antennas of its sites: on a site shared with other
+def _stated_operators(conn: psycopg.Connection) -> list[str]:
+    """The operators a delivery speaks for: those of its mobile-site rows, of their antennas and of their
+    operator lists. A partner key speaks for its own operator only, whatever its rows list."""
+    caller = access.current()
+    if caller.role not in access.SEES_ALL:
+        return [caller.operator or ""]
+    rows = conn.execute(
+        """SELECT operator AS o FROM import_stage WHERE kind = 'mobile-sites'
+           UNION SELECT x ->> 'operator' FROM import_stage s,
+                 jsonb_array_elements(coalesce(s.attributes -> 'antennas', '[]')) x WHERE s.kind = 'mobile-sites'
+           UNION SELECT o FROM import_stage s, jsonb_array_elements_text(coalesce(s.attributes -> 'operators', '[]')) o
+                 WHERE s.kind = 'mobile-sites'"""
+    ).fetchall()
+    return sorted(r["o"] for r in rows if r["o"])
+
+
+def _keep_other_operators(conn: psycopg.Connection, stated: list[str]) -> None:
+    """A delivery states the antennas of the operators it speaks for (`stated`): on a site shared with other
     operators (a planner's register, or sites merged by registry/sites.py) their antennas and their place in
-    `operators` stay as registered, since a partner key never changes another operator's antennas. Antennas
-    in the order registry/mobile.py gives them (operator, antenna id, by code point), operators delivered first."""
-    others = "SELECT x FROM jsonb_array_elements(a.attributes -> 'antennas') x WHERE x ->> 'operator' <> s.operator"
+    `operators` stay as registered. So Telekom's own file, delivered with its key or loaded by a planner or the
+    CLI, never drops Vodafone's antennas from a shared mast, while a register naming Vodafone replaces them.
+    Antennas in the order registry/mobile.py gives them (operator, antenna id, by code point), operators
+    delivered first."""
+    others = (
+        "SELECT x FROM jsonb_array_elements(a.attributes -> 'antennas') x "
+        "WHERE NOT (x ->> 'operator') = ANY(%(stated)s)"
+    )
     other_ops = (
         "SELECT o, n FROM jsonb_array_elements(a.attributes -> 'operators') WITH ORDINALITY r(o, n) "
-        "WHERE o #>> '{}' <> s.operator"
+        "WHERE NOT (o #>> '{}') = ANY(%(stated)s)"
     )
     conn.execute(
         f"""UPDATE import_stage s SET attributes = s.attributes || jsonb_build_object(
@@ -99,7 +120,8 @@ def _keep_other_operators(conn: psycopg.Connection) -> None:
            FROM assets a
            WHERE s.kind = 'mobile-sites' AND NOT s.removed AND NOT 'antennas' = ANY(coalesce(s.keep, '{{}}'))
              AND a.kind = s.kind AND a.operator = s.operator AND a.external_id = s.external_id
-             AND (EXISTS ({others}) OR EXISTS ({other_ops}))"""
+             AND (EXISTS ({others}) OR EXISTS ({other_ops}))""",
+        {"stated": stated},
     )
 
 
@@ -148,8 +170,8 @@ def upsert_staged(
            WHERE cardinality(s.keep) > 0 AND a.operator = s.operator AND a.kind = s.kind
              AND a.external_id = s.external_id"""
     )
-    if access.current().role not in access.SEES_ALL:
-        _keep_other_operators(conn)
+    if "mobile-sites" in rows:
+        _keep_other_operators(conn, _stated_operators(conn))
     conn.execute(
         f"""CREATE TEMP TABLE import_match ON COMMIT DROP AS
             SELECT s.*, a.id AS asset_id, a.version AS asset_version, a.retired_at IS NOT NULL AS was_retired,
