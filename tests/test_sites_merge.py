@@ -20,7 +20,7 @@ from netzatlas.db import set_actor
 from netzatlas.importers.load import _reason
 from netzatlas.registry import access, reference, sites
 from netzatlas.registry.kinds import get_kind
-from netzatlas.registry.provider import AssetInput, AssetProvider, NotFound, StaleVersion
+from netzatlas.registry.provider import AssetInput, AssetProvider, NotFound, StaleVersion, ValidationError
 from netzatlas.registry.validation import check_attributes
 
 from .conftest import TEST_AGS
@@ -328,3 +328,29 @@ def test_the_target_operators_next_delivery_keeps_the_merged_antennas(reg: psyco
     assert register.written
     now = assets.get(t["id"])["attributes"]
     assert now["operators"] == ["telekom"] and {a["operator"] for a in now["antennas"]} == {"telekom"}
+
+
+def test_a_partners_api_write_of_the_shared_site_keeps_the_other_operators_antennas(reg: psycopg.Connection):
+    t, v = two_partners(reg)
+    sites.merge(reg, v["id"], t["id"])
+    assets = AssetProvider(reg)
+    turned = telekom_site()
+    turned.attributes["antennas"][0]["azimuth_deg"] = 10
+    fields = {"name": turned.name, "status": turned.status, "geometry": turned.geometry}
+    fields["attributes"] = turned.attributes
+    with access.acting_as(access.for_role("partner", "telekom")), reg.transaction():
+        set_actor(reg, "partner:telekom")
+        replaced = assets.replace(t["id"], 2, fields)  # PUT: Telekom's antennas only
+        antennas = {(a["operator"], a["antenna_id"]) for a in replaced["attributes"]["antennas"]}
+        assert ("vodafone", "A1") in antennas and ("vodafone", "A2") in antennas and len(antennas) == 6
+        assert replaced["attributes"]["operators"] == ["telekom", "vodafone"]
+        patched = assets.update(t["id"], 3, {"attributes": {"antennas": turned.attributes["antennas"][:1]}})
+        assert {a["operator"] for a in patched["attributes"]["antennas"]} == {"telekom", "vodafone"}
+        foreign = {"antennas": [{"antenna_id": "X1", "operator": "vodafone", "azimuth_deg": 0, "cells": cells("B1")}]}
+        with pytest.raises(ValidationError) as refused:
+            assets.update(t["id"], 4, {"attributes": foreign})
+        assert [p.field for p in refused.value.problems] == ["antennas[0].operator"]
+    # a planner's write states the whole site
+    with reg.transaction():
+        planned = assets.replace(t["id"], 4, fields)
+    assert planned["attributes"]["operators"] == ["telekom"]

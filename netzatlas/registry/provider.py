@@ -16,7 +16,7 @@ from uuid import UUID
 
 import psycopg
 
-from netzatlas.registry import bulk, columns, service
+from netzatlas.registry import access, bulk, columns, service
 from netzatlas.registry.bulk import BulkResult, Refusal, StagedRow
 from netzatlas.registry.kinds import get_kind
 from netzatlas.registry.service import (
@@ -155,7 +155,7 @@ class AssetProvider:
         sensitivity is kept. `crs`: the EPSG code of the geometry (default: the storage CRS)."""
         current = self.get(asset_id)
         changes = {**REPLACE_DEFAULTS, "sensitivity": current["sensitivity"], **fields}
-        changes["attributes"] = changes["attributes"] or {}
+        changes["attributes"] = _keep_other_operators(current, changes["attributes"] or {})
         return service.update(self.conn, current["id"], expected_version, changes)
 
     def update(self, asset_id: UUID | str, expected_version: int, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,7 +170,7 @@ class AssetProvider:
         if attrs:
             if not isinstance(attrs, Mapping):
                 raise ValidationError(current["kind"], [Problem("attributes", "expected an object")])
-            merged = {**current["attributes"], **attrs}
+            merged = {**current["attributes"], **_keep_other_operators(current, attrs)}
             changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
         return service.update(self.conn, current["id"], expected_version, changes)
 
@@ -192,3 +192,29 @@ class AssetProvider:
         """Many assets in one set-based upsert (registry/bulk.py), as deliveries load: nothing is written when
         the registry refuses a row (BulkResult.refusals)."""
         return bulk.upsert_staged(self.conn, rows, submission_id, progress)
+
+
+def _keep_other_operators(current: Mapping[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A partner's write of its mobile site states its own operator's antennas: those of other operators on a
+    shared site (a planner's register, a merge by registry/sites.py) and their place in `operators` stay, as
+    in deliveries (registry/bulk.py). Antennas of another operator in a partner's write are an error."""
+    attrs = dict(attrs)
+    caller = access.current()
+    antennas = attrs.get("antennas")
+    if current["kind"] != "mobile-sites" or caller.role in access.SEES_ALL or not isinstance(antennas, list):
+        return attrs
+    own = current["operator"]
+    foreign = [
+        Problem(f"antennas[{i}].operator", f"{a['operator']!r}: a partner key writes only {own!r}'s antennas")
+        for i, a in enumerate(antennas)
+        if isinstance(a, Mapping) and a.get("operator") not in (None, own)
+    ]
+    if foreign:
+        raise ValidationError(current["kind"], foreign)
+    registered = current["attributes"]
+    others = [a for a in registered.get("antennas") or [] if a.get("operator") != own]
+    if others:
+        attrs["antennas"] = [*antennas, *others]
+        stated = attrs.get("operators") if isinstance(attrs.get("operators"), list) else [own]
+        attrs["operators"] = [*stated, *(o for o in registered.get("operators") or [] if o != own and o not in stated)]
+    return attrs
