@@ -277,10 +277,13 @@ def _mvt_geometry(feature: bytes) -> list[list[tuple[int, int]]]:
 
 def in_tile(parts: list[list[tuple[int, int]]], extent: int = 4096) -> bool:
     """Whether a decoded feature reaches into the tile itself, not only into its buffer."""
-    from shapely.geometry import LineString, Point, box
+    from shapely.geometry import LineString, box
 
+    # most features have a vertex in the tile; only the others need a segment test
+    if any(0 <= x <= extent and 0 <= y <= extent for part in parts for x, y in part):
+        return True
     square = box(0, 0, extent, extent)
-    return any(square.intersects(LineString(p) if len(p) > 1 else Point(p[0])) for p in parts if p)
+    return any(len(p) > 1 and square.intersects(LineString(p)) for p in parts)
 
 
 def cpu_seconds(*cmdline_parts: str) -> float:
