@@ -61,11 +61,15 @@ class CLIError(Exception):
 @db_app.command("up")
 def db_up() -> None:
     """Install (root on Debian), initialise and start the embedded cluster if needed, then migrate to head."""
-    from netzatlas import migrate
+    from netzatlas import migrate, schema
 
     with err.status("bringing the database up"):
         done = db.up()
         migrate.upgrade()
+        with db.connect() as conn:
+            problems = schema.check(conn, migrate.head_revision())
+    if problems:  # e.g. row-level security switched off by hand: every caller would see every row
+        raise CLIError("the database schema is not whole: " + "; ".join(problems))
     steps = [k for k, v in done.items() if v]
     console.print(
         f"database up ({', '.join(steps) if steps else 'already running, nothing to do'}); "

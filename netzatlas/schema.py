@@ -1,8 +1,9 @@
 """What a whole schema holds: the one list of extensions, tables, views and functions the application needs.
 
-`/health` reports any of them missing (and a revision other than the migrations' head) as 503, and
-`netzatlas db restore` checks a restored database against it. tests/test_db_faults.py compares the list with
-the catalog of a freshly migrated database, so a migration that adds an object without listing it fails there.
+`/health` reports any of them missing (and a revision other than the migrations' head, and a protected table with
+row-level security switched off) as 503; `netzatlas db up` and `netzatlas db restore` refuse such a database.
+tests/test_db_faults.py compares the list with the catalog of a freshly migrated database, so a migration that
+adds an object without listing it fails there.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ FUNCTIONS = (
     "refs_parent",
 )
 
+# Tables whose rows row-level security filters by caller (migration 0006), besides every partition of `assets`:
+# one with security switched off would show every caller every row, so /health names it as it names a missing table.
+PROTECTED = (
+    "asset_history",
+    "assets",
+    "coverage_buildings",
+    "coverage_cells",
+    "coverage_devices",
+    "coverage_districts",
+    "coverage_gaps",
+    "coverage_runs",
+    "submissions",
+)
+
 # One round trip; catalog lookups need no privilege on the objects themselves.
 MISSING_SQL = """
 SELECT
@@ -57,15 +72,26 @@ SELECT
         WHERE to_regclass(format('public.%%I', t)) IS NULL) AS tables,
   ARRAY(SELECT f FROM unnest(%(functions)s::text[]) f
         WHERE NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                          WHERE n.nspname = 'public' AND p.proname = f)) AS functions
+                          WHERE n.nspname = 'public' AND p.proname = f)) AS functions,
+  ARRAY(SELECT c.relname::text FROM pg_class c
+        WHERE (c.oid IN (SELECT to_regclass(format('public.%%I', t)) FROM unnest(%(protected)s::text[]) t)
+               OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('public.assets')))
+          AND NOT c.relrowsecurity
+        ORDER BY c.relname) AS unprotected
 """
-MISSING_PARAMS: dict[str, Any] = {"extensions": list(EXTENSIONS), "tables": list(TABLES), "functions": list(FUNCTIONS)}
+MISSING_PARAMS: dict[str, Any] = {
+    "extensions": list(EXTENSIONS),
+    "tables": list(TABLES),
+    "functions": list(FUNCTIONS),
+    "protected": list(PROTECTED),
+}
 REVISION_SQL = "SELECT version_num FROM alembic_version"
 
 
 def problems(missing: dict[str, list[str]], revision: str | None, head: str | None) -> list[str]:
     """Readable problems from MISSING_SQL's row and the revisions; empty when the schema is whole."""
     out = [f"missing {kind[:-1]} {name}" for kind in ("extensions", "tables", "functions") for name in missing[kind]]
+    out += [f"row-level security off on {name}" for name in missing.get("unprotected") or []]
     if revision != head:
         out.append(f"schema revision {revision or 'none'}, expected {head}")
     return out

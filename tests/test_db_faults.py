@@ -93,6 +93,18 @@ def test_health_ok(faulty: Faulty) -> None:
             "tables",
             "layer_changes",
         ),
+        (  # every caller would see every run: as broken as a missing table
+            "ALTER TABLE coverage_runs DISABLE ROW LEVEL SECURITY",
+            "ALTER TABLE coverage_runs ENABLE ROW LEVEL SECURITY",
+            "unprotected",
+            "coverage_runs",
+        ),
+        (  # the API reads partitions directly: each needs its own
+            "ALTER TABLE assets_mobile_sites DISABLE ROW LEVEL SECURITY",
+            "ALTER TABLE assets_mobile_sites ENABLE ROW LEVEL SECURITY",
+            "unprotected",
+            "assets_mobile_sites",
+        ),
     ],
 )
 def test_health_reports_missing_objects(faulty: Faulty, break_sql: str, repair_sql: str, kind: str, name: str) -> None:
