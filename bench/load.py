@@ -29,8 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +37,9 @@ import httpx
 from bench.common import ROOT, ensure_tool, free_port, serve_cmd, server
 from bench.tiles import tiles_of_city
 from netzatlas import db, migrate
-from netzatlas.config import Settings
 from netzatlas.demo import load as demo
 from netzatlas.registry import keys
-from tests.cluster_helpers import Throwaway
+from tests.cluster_helpers import Throwaway, throwaway_cluster
 
 # The real runs the copies are made of: (analysis, --set parameters).
 REAL_RUNS = (("fiber", []), ("mobile", []), ("iot", []), ("fiber", ["inputs=public"]))
@@ -380,20 +377,6 @@ HOME = ROOT / ".netzatlas" / "bench-load"
 MARKER = "bench-load v1"
 
 
-@contextmanager
-def kept_cluster(home: Path) -> Iterator[Throwaway]:
-    """The cluster under `home`, initialised when missing, started, and stopped afterwards (not removed)."""
-    settings = Settings(home=home, database_url=None)
-    bin_dir = db.ensure_server_installed()
-    cluster = db.Cluster.for_settings(settings)
-    cluster.init(bin_dir)
-    cluster.start(bin_dir)
-    try:
-        yield Throwaway(home, settings, cluster, bin_dir)
-    finally:
-        cluster.stop()
-
-
 def built(tw: Throwaway, runs: int) -> tuple[dict[str, int], float | None]:
     """Row counts of the database with `runs` runs, built now (and the seconds it took) or kept from an earlier
     run with the same marker (None)."""
@@ -418,7 +401,7 @@ def main() -> None:
     parser.add_argument("--restart-connections", type=int, default=16, help="connections during the restart")
     args = parser.parse_args()
     ensure_tool("wrk", "wrk")
-    with kept_cluster(HOME) as tw:
+    with throwaway_cluster(HOME, keep=True) as tw:
         counts, built_s = built(tw, args.runs)
         with db.transaction(tw.url(), actor="bench") as conn:
             planner = keys.create_key(conn, "planner", label="bench-load")

@@ -136,10 +136,9 @@ def main() -> None:
     ensure_tool("wrk", "wrk")
     url = bench_database(features.DB_NAME, features.build, features.MARKER)
     tiles = tiles_of_city(url)
-    cap = CAP
     ours_port, tipg_port = free_port(), free_port()
     tipg_cmd, tipg_env = tipg_server(
-        tipg_port, url, [TIPG], {"TIPG_TILE_BUFFER": "64", "TIPG_MAX_FEATURES_PER_TILE": str(cap)}
+        tipg_port, url, [TIPG], {"TIPG_TILE_BUFFER": "64", "TIPG_MAX_FEATURES_PER_TILE": str(CAP)}
     )
     # whose CPU each request costs: the server's process and the database's (backends, parallel workers)
     processes = {"netzatlas": ("netzatlas.cli", "serve", f"--port {ours_port}"), "tipg": ("tipg.main", str(tipg_port))}
@@ -167,7 +166,7 @@ def main() -> None:
     floors = {z: encoding_floor(url, tiles[z]) for z in ZOOMS}
     print(
         f"\nOGC API Tiles, {features.ROUTES:,} fiber routes over Worms, one worker each, uncompressed, 64 px buffer, "
-        f"at most {cap:,} features per tile, medians of {ROUNDS} alternating rounds"
+        f"at most {CAP:,} features per tile, medians of {ROUNDS} alternating rounds"
     )
     print(f"load average (1/5/15 min) after each round: {', '.join(loads)}\n")
     print(

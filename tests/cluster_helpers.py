@@ -39,8 +39,9 @@ class Throwaway:
 
 
 @contextmanager
-def throwaway_cluster(home: Path, create_database: bool = True) -> Iterator[Throwaway]:
-    """A cluster initialised and started under `home`; stopped and removed afterwards."""
+def throwaway_cluster(home: Path, create_database: bool = True, keep: bool = False) -> Iterator[Throwaway]:
+    """A cluster initialised (unless it is there) and started under `home`; stopped afterwards, and removed unless
+    `keep` (a benchmark's cluster kept between runs)."""
     settings = Settings(home=home, database_url=None)
     bin_dir = db.ensure_server_installed()
     cluster = db.Cluster.for_settings(settings)
@@ -52,6 +53,7 @@ def throwaway_cluster(home: Path, create_database: bool = True) -> Iterator[Thro
         yield Throwaway(home, settings, cluster, bin_dir)
     finally:
         cluster.stop()
-        # the cluster may live in /var/lib/netzatlas/<hash>/pg when the postgres account cannot reach home
-        shutil.rmtree(cluster.root.parent if cluster.root.parent.parent == VAR_ROOT else cluster.root, True)
-        shutil.rmtree(cluster.socket_dir, ignore_errors=True)
+        if not keep:
+            # the cluster may live in /var/lib/netzatlas/<hash>/pg when the postgres account cannot reach home
+            shutil.rmtree(cluster.root.parent if cluster.root.parent.parent == VAR_ROOT else cluster.root, True)
+            shutil.rmtree(cluster.socket_dir, ignore_errors=True)
