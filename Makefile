@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format bench bench-features bench-tiles bench-importer bench-coverage bench-city bench-load bench-qgis clean
+.PHONY: setup demo test lint format bench bench-features bench-tiles bench-tiles-anatomy bench-importer bench-coverage bench-city bench-load bench-qgis clean
 
 $(BIN)/netzatlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-features: setup  ## OGC API Features vs tipg on 200,000 routes
 bench-tiles: setup  ## vector tiles vs tipg of 200,000 routes over Worms, z12-z16
 	@date -u '+%H:%M:%S UTC: bench-tiles'
 	$(BIN)/python -m bench.tiles
+
+bench-tiles-anatomy: setup  ## where a tile's CPU goes, Netzatlas and tipg (not part of make bench)
+	@date -u '+%H:%M:%S UTC: bench-tiles-anatomy'
+	$(BIN)/python -m bench.tiles_anatomy
 
 bench-coverage: setup  ## coverage engine: mobile raster and fiber homes passed vs their floors
 	@date -u '+%H:%M:%S UTC: bench-coverage'
