@@ -116,3 +116,35 @@ def test_districts_with_names(conn, tmp_path):
     _, status, report = imp(conn, p, tmp_path, "districts", operator="city", municipality=h.TEST_AGS)
     assert status == "loaded", report.to_json()
     assert [r["name"] for r in conn.execute("SELECT name FROM districts ORDER BY name")] == ["Ost", "West"]
+
+
+def test_buildings_delivered_again_update_what_differs_and_add_the_new(conn):
+    reference.upsert_municipality(conn, "07999002", "Probestadt (test)", shapely.box(0, 0, 1000, 1000), "test")
+
+    def upsert(source: str, buildings: list[dict]) -> int:
+        with conn.transaction():  # its staging table lives until the commit
+            return reference.upsert_buildings(conn, "07999002", source, buildings, None)
+
+    def b(ext: str, households: int, x: float) -> dict:
+        return {"external_id": ext, "households": households, "geom": shapely.Point(x, 500)}
+
+    def rows(source: str) -> dict[str, tuple[int, int, float]]:
+        return {
+            r["external_id"]: (r["id"], r["households"], r["x"])
+            for r in conn.execute(
+                "SELECT id, external_id, households, ST_X(geom) AS x FROM buildings WHERE source = %s", (source,)
+            )
+        }
+
+    assert upsert("stadt", [b("a", 2, 100), b("b", 4, 200)]) == 2
+    before = rows("stadt")
+    assert upsert("stadt", [b("a", 2, 100), b("b", 4, 200)]) == 0
+    # a: other households, b: unchanged, c: new; the same external id of another source is another building
+    assert upsert("stadt", [b("a", 3, 100), b("b", 4, 200), b("c", 1, 300)]) == 2
+    after = rows("stadt")
+    assert after["a"] == (before["a"][0], 3, 100) and after["b"] == before["b"] and after["c"][1:] == (1, 300)
+    assert upsert("kataster", [b("a", 5, 110)]) == 1
+    assert rows("kataster")["a"][1:] == (5, 110) and rows("stadt")["a"][1:] == (3, 100)
+    # a moved building is a change too
+    assert upsert("stadt", [b("a", 3, 150)]) == 1
+    assert rows("stadt")["a"][2] == 150

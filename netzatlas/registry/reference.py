@@ -128,7 +128,8 @@ def _district_ids(conn: psycopg.Connection, ags: str, geoms: np.ndarray) -> list
 def upsert_buildings(
     conn: psycopg.Connection, ags: str, source: str, buildings: Iterable[Mapping[str, Any]], attribution: str | None
 ) -> int:
-    """Load buildings (COPY into staging, then one upsert); the district comes from the district polygons.
+    """Load buildings (COPY into staging, then the rows that differ updated and the new ones inserted); the district
+    comes from the district polygons.
     Optional per building: height_m (metres above ground) and levels (storeys above ground)."""
     rows = list(buildings)
     geoms = np.array([b["geom"] for b in rows], dtype=object)
@@ -141,26 +142,36 @@ def upsert_buildings(
     with conn.cursor().copy("COPY stage_buildings FROM STDIN") as copy:
         for b, wkb, district in zip(rows, wkbs, districts, strict=True):
             copy.write_row((b["external_id"], b.get("households"), wkb, b.get("height_m"), b.get("levels"), district))
-    # one set-based statement over 100,000 rows is costed high enough for JIT compilation, which takes longer than
-    # it saves here: off for this statement only
+    # set-based statements over 100,000 rows are costed high enough for JIT compilation, which takes longer than
+    # it saves here: off for these statements only
     jit = conn.execute("SELECT current_setting('jit') AS v").fetchone()["v"]
     conn.execute("SELECT set_config('jit', 'off', true)")
-    cur = conn.execute(
+    # Updating the rows that differ and then inserting the new ones costs less than INSERT ... ON CONFLICT, which
+    # tries every row as an insert first (100,000 new buildings: 2.2 s against 2.6 s; the same 100,000 again:
+    # 0.2 s against 0.7 s). A lock per source serialises writers of one source, so no row can come in between.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('netzatlas.buildings'), hashtext(%s))", (source,))
+    params = {"ags": ags, "source": source, "attribution": attribution}
+    geom = f"ST_SetSRID(ST_GeomFromWKB(s.geom), {STORAGE_SRID})"
+    updated = conn.execute(
+        f"""UPDATE buildings b SET municipality = %(ags)s, district_id = s.district_id, households = s.households,
+                   geom = {geom}, attribution = %(attribution)s, height_m = s.height_m, levels = s.levels
+            FROM stage_buildings s
+            WHERE b.source = %(source)s AND b.external_id = s.external_id
+              AND ((b.municipality, b.district_id, b.households, b.attribution, b.height_m, b.levels)
+                   IS DISTINCT FROM (%(ags)s, s.district_id, s.households, %(attribution)s, s.height_m, s.levels)
+                   OR NOT ST_OrderingEquals(b.geom, {geom}))""",
+        params,
+    ).rowcount
+    inserted = conn.execute(
         f"""INSERT INTO buildings (municipality, district_id, source, external_id, households, geom, attribution,
                                    height_m, levels)
-            SELECT %(ags)s, s.district_id, %(source)s, s.external_id, s.households,
-                   ST_SetSRID(ST_GeomFromWKB(s.geom), {STORAGE_SRID}), %(attribution)s, s.height_m, s.levels
+            SELECT %(ags)s, s.district_id, %(source)s, s.external_id, s.households, {geom}, %(attribution)s,
+                   s.height_m, s.levels
             FROM stage_buildings s
-            ON CONFLICT (source, external_id) DO UPDATE SET municipality = EXCLUDED.municipality,
-                district_id = EXCLUDED.district_id, households = EXCLUDED.households, geom = EXCLUDED.geom,
-                attribution = EXCLUDED.attribution, height_m = EXCLUDED.height_m, levels = EXCLUDED.levels
-            WHERE (buildings.municipality, buildings.district_id, buildings.households, buildings.attribution,
-                   buildings.height_m, buildings.levels)
-                  IS DISTINCT FROM (EXCLUDED.municipality, EXCLUDED.district_id, EXCLUDED.households,
-                   EXCLUDED.attribution, EXCLUDED.height_m, EXCLUDED.levels)
-               OR NOT ST_OrderingEquals(buildings.geom, EXCLUDED.geom)""",
-        {"ags": ags, "source": source, "attribution": attribution},
-    )
+            WHERE NOT EXISTS (SELECT 1 FROM buildings b
+                              WHERE b.source = %(source)s AND b.external_id = s.external_id)""",
+        params,
+    ).rowcount
     conn.execute("SELECT set_config('jit', %s, true)", (jit,))
     conn.execute("DROP TABLE stage_buildings")
-    return cur.rowcount
+    return updated + inserted
