@@ -1,14 +1,17 @@
-"""What a whole schema holds: the one list of extensions, tables, views and functions the application needs.
+"""What a whole schema holds: the one list of extensions, tables, views and functions the application needs, and
+the privileges of the role it connects as.
 
-`/health` reports any of them missing (and a revision other than the migrations' head, and a protected table with
-row-level security switched off) as 503; `netzatlas db up` and `netzatlas db restore` refuse such a database.
-tests/test_db_faults.py compares the list with the catalog of a freshly migrated database, so a migration that
-adds an object without listing it fails there.
+`/health` reports any of them missing (and a revision other than the migrations' head, a protected table with
+row-level security switched off, a privilege the application role lacks) as 503; `netzatlas db up` and
+`netzatlas db restore` refuse such a database. tests/test_db_faults.py compares the lists with the catalog of a
+freshly migrated database, so a migration that adds an object or a grant without listing it fails there.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from netzatlas.db import APP_ROLE
 
 EXTENSIONS = ("postgis",)
 # Tables and views in the public schema (partitions of `assets` are not listed: they follow the kinds).
@@ -63,6 +66,28 @@ PROTECTED = (
     "submissions",
 )
 
+# What the application role may do besides reading every table and view above and every partition of `assets`
+# (and using every sequence of the public schema): the tables it writes (migrations 0006, 0008). Without one of
+# them, requests that write there would fail with a permission error; /health names it instead.
+APP_WRITES = {
+    "api_keys": ("INSERT", "UPDATE"),
+    "assets": ("INSERT", "UPDATE"),
+    "buildings": ("INSERT", "UPDATE"),
+    "coverage_buildings": ("INSERT", "UPDATE", "DELETE"),
+    "coverage_cells": ("INSERT", "UPDATE", "DELETE"),
+    "coverage_devices": ("INSERT", "UPDATE", "DELETE"),
+    "coverage_districts": ("INSERT", "UPDATE", "DELETE"),
+    "coverage_gaps": ("INSERT", "UPDATE", "DELETE"),
+    "coverage_runs": ("INSERT", "UPDATE", "DELETE"),
+    "district_population": ("INSERT", "UPDATE", "DELETE"),
+    "districts": ("INSERT", "UPDATE", "DELETE"),
+    "inspire_cells": ("INSERT",),
+    "municipalities": ("INSERT", "UPDATE", "DELETE"),
+    "operators": ("INSERT", "UPDATE"),
+    "population_cells": ("INSERT", "UPDATE"),
+    "submissions": ("INSERT", "UPDATE"),
+}
+
 # One round trip; catalog lookups need no privilege on the objects themselves.
 MISSING_SQL = """
 SELECT
@@ -77,13 +102,34 @@ SELECT
         WHERE (c.oid IN (SELECT to_regclass(format('public.%%I', t)) FROM unnest(%(protected)s::text[]) t)
                OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('public.assets')))
           AND NOT c.relrowsecurity
-        ORDER BY c.relname) AS unprotected
+        ORDER BY c.relname) AS unprotected,
+  ARRAY(SELECT %(role)s::text WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s)) AS roles,
+  ARRAY(SELECT format('%%s on %%s', p.priv, p.rel) FROM (
+          SELECT t AS rel, 'SELECT' AS priv FROM unnest(%(tables)s::text[]) t
+          UNION ALL
+          SELECT c.relname, 'SELECT' FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = to_regclass('public.assets')
+          UNION ALL
+          SELECT split_part(w, ' ', 1), split_part(w, ' ', 2) FROM unnest(%(writes)s::text[]) w
+          UNION ALL
+          SELECT c.relname, 'USAGE' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind = 'S'
+        ) p
+        WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s)
+          AND to_regclass(format('public.%%I', p.rel)) IS NOT NULL
+          AND NOT CASE p.priv
+                    WHEN 'USAGE' THEN has_sequence_privilege(%(role)s, format('public.%%I', p.rel), 'USAGE')
+                    ELSE has_table_privilege(%(role)s, format('public.%%I', p.rel), p.priv)
+                  END
+        ORDER BY p.rel, p.priv) AS privileges
 """
 MISSING_PARAMS: dict[str, Any] = {
     "extensions": list(EXTENSIONS),
     "tables": list(TABLES),
     "functions": list(FUNCTIONS),
     "protected": list(PROTECTED),
+    "role": APP_ROLE,
+    "writes": [f"{table} {p}" for table, privileges in APP_WRITES.items() for p in privileges],
 }
 REVISION_SQL = "SELECT version_num FROM alembic_version"
 
@@ -92,6 +138,8 @@ def problems(missing: dict[str, list[str]], revision: str | None, head: str | No
     """Readable problems from MISSING_SQL's row and the revisions; empty when the schema is whole."""
     out = [f"missing {kind[:-1]} {name}" for kind in ("extensions", "tables", "functions") for name in missing[kind]]
     out += [f"row-level security off on {name}" for name in missing.get("unprotected") or []]
+    out += [f"missing role {name}" for name in missing.get("roles") or []]
+    out += [f"{APP_ROLE} lacks {p}" for p in missing.get("privileges") or []]
     if revision != head:
         out.append(f"schema revision {revision or 'none'}, expected {head}")
     return out

@@ -3,6 +3,8 @@ reports a schema that is not whole. Runs against a throwaway cluster, never the 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +57,37 @@ def _catalog(url: str) -> dict[str, set[str]]:
     return {"tables": {r["relname"] for r in tables}, "functions": {r["proname"] for r in functions}}
 
 
+def _app_privileges(url: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(relation, privilege) granted to the application role on the public schema's own relations, and what
+    netzatlas/schema.py expects."""
+    with db.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT c.relname, a.privilege_type
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+               WHERE n.nspname = 'public' AND a.grantee = to_regrole(%s)
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')""",
+            (db.APP_ROLE,),
+        ).fetchall()
+        partitions = conn.execute(
+            "SELECT inhrelid::regclass::text AS p FROM pg_inherits WHERE inhparent = 'assets'::regclass"
+        ).fetchall()
+        sequences = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'S'"
+        ).fetchall()
+    found = {(r["relname"], r["privilege_type"]) for r in rows}
+    expected = {(t, "SELECT") for t in schema.TABLES} | {(r["p"], "SELECT") for r in partitions}
+    expected |= {(t, p) for t, ps in schema.APP_WRITES.items() for p in ps}
+    expected |= {(r["relname"], "USAGE") for r in sequences}
+    return found, expected
+
+
 def test_expected_schema_is_the_migrated_catalog(faulty: Faulty) -> None:
     found = _catalog(faulty.cluster.url())
     assert found["tables"] == set(schema.TABLES), "update netzatlas/schema.py TABLES to what the migrations create"
     assert found["functions"] == set(schema.FUNCTIONS), "update netzatlas/schema.py FUNCTIONS"
+    granted, expected = _app_privileges(faulty.cluster.url())
+    assert granted == expected, "update netzatlas/schema.py APP_WRITES to what the migrations grant"
     with db.connect(faulty.cluster.url()) as conn:
         assert schema.check(conn, migrate.head_revision()) == []
 
@@ -104,6 +133,24 @@ def test_health_ok(faulty: Faulty) -> None:
             "ALTER TABLE assets_mobile_sites ENABLE ROW LEVEL SECURITY",
             "unprotected",
             "assets_mobile_sites",
+        ),
+        (  # every import would fail at its first statement
+            f"REVOKE INSERT ON submissions FROM {db.APP_ROLE}",
+            f"GRANT INSERT ON submissions TO {db.APP_ROLE}",
+            "privileges",
+            "INSERT on submissions",
+        ),
+        (  # the partitions are read directly, so a grant on the parent is not enough
+            f"REVOKE SELECT ON assets_sensors FROM {db.APP_ROLE}",
+            f"GRANT SELECT ON assets_sensors TO {db.APP_ROLE}",
+            "privileges",
+            "SELECT on assets_sensors",
+        ),
+        (  # new districts take their ids from it
+            f"REVOKE USAGE ON SEQUENCE districts_id_seq FROM {db.APP_ROLE}",
+            f"GRANT USAGE ON SEQUENCE districts_id_seq TO {db.APP_ROLE}",
+            "privileges",
+            "USAGE on districts_id_seq",
         ),
     ],
 )
@@ -174,3 +221,20 @@ def test_restart_between_requests_leaves_no_stale_connection(faulty: Faulty) -> 
         for _ in range(5):
             r = client.get(ITEMS)
             assert r.status_code == 200, r.text
+
+
+def test_db_up_refuses_a_schema_whose_role_lacks_a_privilege(faulty: Faulty) -> None:
+    """`netzatlas db up` says what is missing and exits 1, instead of 'schema at ...' over a broken database."""
+    up = [str(Path(sys.executable).parent / "netzatlas"), "db", "up"]
+    env = {**os.environ, **faulty.cluster.env()}
+    with db.connect(faulty.cluster.url(), autocommit=True) as conn:
+        conn.execute(f"REVOKE UPDATE ON assets FROM {db.APP_ROLE}")
+        try:
+            r = subprocess.run(up, env=env, capture_output=True, text=True, timeout=120)
+        finally:
+            conn.execute(f"GRANT UPDATE ON assets TO {db.APP_ROLE}")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{db.APP_ROLE} lacks UPDATE on assets" in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    r = subprocess.run(up, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "schema at" in r.stdout, r.stdout + r.stderr
