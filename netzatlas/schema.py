@@ -69,27 +69,20 @@ PROTECTED = (
 # What the application role may do besides reading every table and view above and every partition of `assets`
 # (and using every sequence of the public schema): the tables it writes (migrations 0006, 0008). Without one of
 # them, requests that write there would fail with a permission error; /health names it instead.
-APP_WRITES = {
-    "api_keys": ("INSERT", "UPDATE"),
-    "assets": ("INSERT", "UPDATE"),
-    "buildings": ("INSERT", "UPDATE"),
-    "coverage_buildings": ("INSERT", "UPDATE", "DELETE"),
-    "coverage_cells": ("INSERT", "UPDATE", "DELETE"),
-    "coverage_devices": ("INSERT", "UPDATE", "DELETE"),
-    "coverage_districts": ("INSERT", "UPDATE", "DELETE"),
-    "coverage_gaps": ("INSERT", "UPDATE", "DELETE"),
-    "coverage_runs": ("INSERT", "UPDATE", "DELETE"),
-    "district_population": ("INSERT", "UPDATE", "DELETE"),
-    "districts": ("INSERT", "UPDATE", "DELETE"),
+_WRITE = ("INSERT", "UPDATE")
+_REPLACE = ("INSERT", "UPDATE", "DELETE")  # tables whose rows a run or a municipality's removal replaces
+APP_WRITES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("api_keys", "assets", "buildings", "operators", "population_cells", "submissions"), _WRITE),
+    **dict.fromkeys(
+        ("coverage_runs", "coverage_buildings", "coverage_cells", "coverage_devices", "coverage_districts"), _REPLACE
+    ),
+    **dict.fromkeys(("coverage_gaps", "district_population", "districts", "municipalities"), _REPLACE),
     "inspire_cells": ("INSERT",),
-    "municipalities": ("INSERT", "UPDATE", "DELETE"),
-    "operators": ("INSERT", "UPDATE"),
-    "population_cells": ("INSERT", "UPDATE"),
-    "submissions": ("INSERT", "UPDATE"),
 }
 
 # One round trip; catalog lookups need no privilege on the objects themselves.
 MISSING_SQL = """
+WITH partitions AS (SELECT inhrelid AS oid FROM pg_inherits WHERE inhparent = to_regclass('public.assets'))
 SELECT
   ARRAY(SELECT e FROM unnest(%(extensions)s::text[]) e
         WHERE NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = e)) AS extensions,
@@ -100,15 +93,14 @@ SELECT
                           WHERE n.nspname = 'public' AND p.proname = f)) AS functions,
   ARRAY(SELECT c.relname::text FROM pg_class c
         WHERE (c.oid IN (SELECT to_regclass(format('public.%%I', t)) FROM unnest(%(protected)s::text[]) t)
-               OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('public.assets')))
+               OR c.oid IN (SELECT oid FROM partitions))
           AND NOT c.relrowsecurity
         ORDER BY c.relname) AS unprotected,
   ARRAY(SELECT %(role)s::text WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s)) AS roles,
   ARRAY(SELECT format('%%s on %%s', p.priv, p.rel) FROM (
           SELECT t AS rel, 'SELECT' AS priv FROM unnest(%(tables)s::text[]) t
           UNION ALL
-          SELECT c.relname, 'SELECT' FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-          WHERE i.inhparent = to_regclass('public.assets')
+          SELECT c.relname, 'SELECT' FROM pg_class c WHERE c.oid IN (SELECT oid FROM partitions)
           UNION ALL
           SELECT split_part(w, ' ', 1), split_part(w, ' ', 2) FROM unnest(%(writes)s::text[]) w
           UNION ALL
