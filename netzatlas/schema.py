@@ -107,12 +107,12 @@ SELECT
           SELECT c.relname, 'USAGE' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = 'public' AND c.relkind = 'S'
         ) p
-        WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s)
-          AND to_regclass(format('public.%%I', p.rel)) IS NOT NULL
-          AND NOT CASE p.priv
-                    WHEN 'USAGE' THEN has_sequence_privilege(%(role)s, format('public.%%I', p.rel), 'USAGE')
-                    ELSE has_table_privilege(%(role)s, format('public.%%I', p.rel), p.priv)
-                  END
+        WHERE to_regclass(format('public.%%I', p.rel)) IS NOT NULL
+          -- CASE, not AND: the privilege functions raise an error for a role that does not exist (named above)
+          AND CASE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s) THEN false
+                   WHEN p.priv = 'USAGE' THEN NOT has_sequence_privilege(%(role)s, format('public.%%I', p.rel), 'USAGE')
+                   ELSE NOT has_table_privilege(%(role)s, format('public.%%I', p.rel), p.priv)
+              END
         ORDER BY p.rel, p.priv) AS privileges
 """
 MISSING_PARAMS: dict[str, Any] = {

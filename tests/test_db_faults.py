@@ -223,6 +223,14 @@ def test_restart_between_requests_leaves_no_stale_connection(faulty: Faulty) -> 
             assert r.status_code == 200, r.text
 
 
+def test_a_missing_application_role_is_named_not_an_error(faulty: Faulty) -> None:
+    """Without the role the privilege checks cannot run: the role itself is the problem reported."""
+    with db.connect(faulty.cluster.url()) as conn:
+        row = conn.execute(schema.MISSING_SQL, {**schema.MISSING_PARAMS, "role": "netzatlas_gone"}).fetchone()
+    assert row["roles"] == ["netzatlas_gone"] and row["privileges"] == []
+    assert schema.problems(row, "x", "x") == ["missing role netzatlas_gone"]
+
+
 def test_db_up_refuses_a_schema_whose_role_lacks_a_privilege(faulty: Faulty) -> None:
     """`netzatlas db up` says what is missing and exits 1, instead of 'schema at ...' over a broken database."""
     up = [str(Path(sys.executable).parent / "netzatlas"), "db", "up"]
